@@ -1,0 +1,23 @@
+from django.urls import path
+from django.views.i18n import set_language
+
+from kaohe.front.views import accounts, apikeys, people, people_io
+
+app_name = "front"
+
+urlpatterns = [
+    path("", people.home, name="home"),
+    path("login/", accounts.login_view, name="login"),
+    path("logout/", accounts.logout_view, name="logout"),
+    path("lang/", set_language, name="set_language"),
+    path("invite/<str:token>/", accounts.accept_invitation, name="accept_invitation"),
+    path("me/", people.my_profile, name="my_profile"),
+    path("org/", people.org_tree, name="org_tree"),
+    path("people/", people.employee_list, name="employee_list"),
+    path("people/export.xlsx", people_io.export_people, name="export_people"),
+    path("people/import/", people_io.import_people, name="import_people"),
+    path("people/<str:employee_no>/", people.employee_detail, name="employee_detail"),
+    path("people/<str:employee_no>/invite/", accounts.invite, name="invite"),
+    path("settings/api-keys/", apikeys.api_keys, name="api_keys"),
+    path("settings/api-keys/<uuid:key_id>/revoke/", apikeys.revoke, name="revoke_api_key"),
+]

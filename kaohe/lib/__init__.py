@@ -1,0 +1,1 @@
+"""Pure helpers. Nothing here imports from kaohe's apps."""
