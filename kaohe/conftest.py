@@ -32,3 +32,65 @@ def client_for(client):
         return c
 
     return make
+
+
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+CHROMIUM = os.environ.get("KAOHE_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "test-artifacts")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """The system Chromium through Playwright. Missing browser: skip locally, fail in CI."""
+    if not os.path.exists(CHROMIUM):
+        message = f"{CHROMIUM} is missing; install it with: apt-get install chromium"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def phone(browser, live_server):
+    """A page on a 390 px wide phone screen, pointed at the live server."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+        has_touch=True, locale="zh-CN", base_url=live_server.url,
+    )  # fmt: skip
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def desktop(browser, live_server):
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, locale="zh-CN", base_url=live_server.url
+    )
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def screenshot(request):
+    """screenshot(page, name) saves test-artifacts/screenshots/<test>-<name>.png."""
+    folder = os.path.join(SCREENSHOTS, "screenshots")
+    os.makedirs(folder, exist_ok=True)
+
+    def take(page, name: str) -> str:
+        path = os.path.join(folder, f"{request.node.name}-{name}.png")
+        page.screenshot(path=path, full_page=True)
+        return path
+
+    return take

@@ -101,7 +101,6 @@ def invite_link(cast, client_for, django_capture_on_commit_callbacks):
     return send
 
 
-
 def test_hr_invites_an_employee_who_sets_a_password_once(client, invite_link):
     link = invite_link()
     path = "/" + link.split("/", 3)[3]

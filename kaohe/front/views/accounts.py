@@ -93,7 +93,9 @@ def accept_invitation(request, token: str):
             messages.success(request, _("Your password is set. Welcome to kaohe."))
             return redirect("front:home")
     context = {"form": form, "employee": invitation.employee}
-    return render(request, "front/invitation_accept.html", context, status=400 if form.errors else 200)
+    return render(
+        request, "front/invitation_accept.html", context, status=400 if form.errors else 200
+    )
 
 
 @login_required

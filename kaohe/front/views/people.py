@@ -34,9 +34,7 @@ def home(request):
 @login_required
 def my_profile(request):
     employee = (
-        Employee.objects.select_related("org_unit", "manager")
-        .filter(user=request.user)
-        .first()
+        Employee.objects.select_related("org_unit", "manager").filter(user=request.user).first()
     )
     context = {"employee": employee, "roles": _role_labels(request.user)}
     return render(request, "front/my_profile.html", context)
@@ -65,7 +63,9 @@ def filtered_employees(user, params):
     query = (params.get("q") or "").strip()
     if query:
         people = people.filter(
-            Q(name__icontains=query) | Q(employee_no__icontains=query) | Q(position__icontains=query)
+            Q(name__icontains=query)
+            | Q(employee_no__icontains=query)
+            | Q(position__icontains=query)
         )
     unit_code = params.get("unit") or ""
     if unit_code:
@@ -97,9 +97,7 @@ def _filter_units(user):
     units = units_visible_to(user)
     if units.exists():
         return units
-    return OrgUnit.objects.filter(
-        pk__in=Employee.objects.visible_to(user).values("org_unit")
-    )
+    return OrgUnit.objects.filter(pk__in=Employee.objects.visible_to(user).values("org_unit"))
 
 
 def _querystring_without_page(params) -> str:

@@ -1,0 +1,118 @@
+"""Every URL the project defines, tried by an outsider employee and an HR partner of another
+unit. The table must name every URL pattern, so a new page cannot be forgotten: add it here
+with how outsiders are to be treated.
+
+The target of every guessed id is amy (E0003, East). olga is an employee in South; harry is
+the HR partner of South. Neither may learn anything about amy.
+"""
+
+import io
+import uuid
+
+import openpyxl
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from kaohe.org.actions import do_create_api_key
+
+pytestmark = pytest.mark.django_db
+
+DENIED = {403, 404}
+# How each pattern answers an outsider: "denied" (403/404 for both), "open" (no personal
+# data at all), or "filtered" (allowed, but shows only what the caller may see).
+# Values: (rule, methods to try).
+MATRIX = {
+    "healthz": ("open", ["get"]),
+    "api/v1/openapi.json": ("open", ["get"]),
+    "api/v1/docs": ("open", ["get"]),
+    "api/v1/employees": ("filtered", ["get", "post"]),
+    "api/v1/employees/<employee_no>": ("denied", ["get"]),
+    "api/v1/org-units": ("filtered", ["get"]),
+    "": ("open", ["get"]),
+    "login/": ("open", ["get"]),
+    "logout/": ("open", ["post"]),
+    "lang/": ("open", ["post"]),
+    "invite/<str:token>/": ("denied", ["get", "post"]),
+    "me/": ("filtered", ["get"]),
+    "org/": ("filtered", ["get"]),
+    "people/": ("filtered", ["get"]),
+    "people/export.xlsx": ("filtered", ["get"]),
+    "people/import/": ("filtered", ["get"]),
+    "people/<str:employee_no>/": ("denied", ["get"]),
+    "people/<str:employee_no>/invite/": ("denied", ["post"]),
+    "settings/api-keys/": ("denied_to_both", ["get", "post"]),
+    "settings/api-keys/<uuid:key_id>/revoke/": ("denied_to_both", ["post"]),
+}
+AMY_MARKERS = ("艾米", "E0003", "e0003@example.com", "华东")
+
+
+def all_patterns(resolver=None, prefix=""):
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            yield from all_patterns(entry, route)
+        elif isinstance(entry, URLPattern):
+            yield route.lstrip("^").rstrip("$")
+
+
+def concrete(route: str, key_id) -> str:
+    url = (
+        route.replace("<str:employee_no>", "E0003")
+        .replace("<employee_no>", "E0003")
+        .replace("<str:token>", "guessed-token")
+        .replace("<uuid:key_id>", str(key_id))
+    )
+    return "/" + url
+
+
+def body_text(response) -> str:
+    if response.get("Content-Type", "").startswith("application/vnd.openxmlformats"):
+        book = openpyxl.load_workbook(io.BytesIO(response.content), read_only=True)
+        return " ".join(
+            str(cell) for sheet in book for row in sheet.iter_rows(values_only=True) for cell in row
+        )
+    return response.content.decode("utf-8", "replace")
+
+
+def test_the_matrix_names_every_url_pattern():
+    assert set(all_patterns()) == set(MATRIX)
+
+
+@pytest.mark.parametrize("who", ["olga", "harry"])
+@pytest.mark.parametrize("route", sorted(MATRIX))
+def test_outsiders_learn_nothing_about_amy(route, who, cast, client_for):
+    rule, methods = MATRIX[route]
+    key, _secret = do_create_api_key(None, "crm", ["employees:read"])
+    user = cast.olga.user if who == "olga" else cast.harry
+    client = client_for(user)
+    url = concrete(route, key.public_id)
+    for method in methods:
+        payload = {"employee_no": "E0003", "name": "改名", "org_unit": "EAST-S"}
+        if method == "post" and route.startswith("api/"):
+            response = client.post(url, payload, content_type="application/json")
+        else:
+            response = getattr(client, method)(url, payload if method == "post" else None)
+        assert response.status_code < 500, (method, url)
+        if rule in {"denied", "denied_to_both"}:
+            assert response.status_code in DENIED, (method, url, response.status_code)
+        elif response.status_code in (200, 201):
+            text = body_text(response)
+            leaked = [m for m in AMY_MARKERS if m in text]
+            assert not leaked, (method, url, leaked)
+    cast.amy.refresh_from_db()
+    assert cast.amy.name == "艾米"
+
+
+@pytest.mark.parametrize("route", sorted(r for r, (rule, _) in MATRIX.items() if rule != "open"))
+def test_anonymous_visitors_are_sent_to_login_or_refused(route, cast, client):
+    key_id = uuid.uuid4()
+    rule, methods = MATRIX[route]
+    for method in methods:
+        response = getattr(client, method)(concrete(route, key_id))
+        if route.startswith("api/"):
+            assert response.status_code == 401, route
+        elif route.startswith("invite/"):
+            assert response.status_code == 404
+        else:
+            assert response.status_code == 302 and "/login/" in response.url, route
