@@ -107,7 +107,7 @@ def test_outsiders_learn_nothing_about_amy(route, who, cast, client_for):
 @pytest.mark.parametrize("route", sorted(r for r, (rule, _) in MATRIX.items() if rule != "open"))
 def test_anonymous_visitors_are_sent_to_login_or_refused(route, cast, client):
     key_id = uuid.uuid4()
-    rule, methods = MATRIX[route]
+    _rule, methods = MATRIX[route]
     for method in methods:
         response = getattr(client, method)(concrete(route, key_id))
         if route.startswith("api/"):
