@@ -1,0 +1,79 @@
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from kaohe.org import demo
+
+# Below this many employees a progress bar would only flicker.
+PROGRESS_FROM = 5000
+MAX_EMPLOYEES = 1_000_000
+
+
+class Command(BaseCommand):
+    help = (
+        "Loads the demo company (the reference story, about 60 people, logins with the "
+        f"password {demo.DEMO_PASSWORD!r}), or with --employees N a synthetic company of N "
+        "people. Does nothing if a demo company is already loaded; refused in production."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--employees", type=int, help="generate a synthetic company of this many people"
+        )
+        parser.add_argument(
+            "--seed", type=int, default=1, help="seed of the synthetic company (default 1)"
+        )
+
+    def handle(self, *args, employees: int | None, seed: int, **options):
+        self._refuse_unless_safe(employees)
+        if demo.is_loaded():
+            self.stdout.write("demo company already loaded")
+            return
+        started = time.perf_counter()
+        spec = (
+            demo.story_company() if employees is None else demo.synthetic_company(employees, seed)
+        )
+        taken = demo.taken_usernames(spec)
+        if taken:
+            raise CommandError(f"These users already exist: {', '.join(taken)}; demo not loaded.")
+        with tqdm(
+            total=2 * len(spec.people),
+            desc="employees, placements",
+            unit="row",
+            file=sys.stderr,
+            disable=len(spec.people) < PROGRESS_FROM or options["verbosity"] == 0,
+        ) as progress:
+            demo.load(spec, progress)
+        elapsed = time.perf_counter() - started
+        self._report(spec, elapsed)
+
+    def _refuse_unless_safe(self, employees: int | None) -> None:
+        if settings.KAOHE_ENV == "production":
+            raise CommandError("The demo company is never loaded in production (KAOHE_ENV).")
+        if employees is not None and not 1 <= employees <= MAX_EMPLOYEES:
+            raise CommandError(f"--employees must be between 1 and {MAX_EMPLOYEES:,}.")
+        if not demo.is_loaded() and demo.has_other_data():
+            raise CommandError(
+                "This database already holds org units or employees; the demo company "
+                "loads only into an empty one."
+            )
+
+    def _report(self, spec: demo.CompanySpec, elapsed: float) -> None:
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Loaded {demo.COMPANY_NAME}: {len(spec.people):,} employees in "
+                f"{len(spec.units):,} org units in {elapsed:.1f} s."
+            )
+        )
+        if spec.logins:
+            self.stdout.write(f"Demo logins (password {demo.DEMO_PASSWORD}):")
+        for login in sorted(spec.logins, key=lambda login: demo.LOGINS.index(login.username)):
+            person = spec.people[login.person]
+            role = f"{login.role} {login.scope or ''}".strip() if login.role else ""
+            self.stdout.write(
+                f"  {login.username:<10} {person.name} {person.employee_no} "
+                f"{person.position} {role}".rstrip()
+            )

@@ -1,0 +1,43 @@
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+from kaohe.cli.schedule import JOBS, Scheduler
+
+
+class Command(BaseCommand):
+    help = (
+        "Enqueues the periodic jobs when they are due, every --interval seconds, until "
+        "SIGTERM or Ctrl-C. Run exactly one scheduler (kaohe run starts it)."
+    )
+    requires_system_checks = []
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--interval", type=float, default=30.0, help="seconds between ticks (default 30)"
+        )
+        parser.add_argument("--once", action="store_true", help="run the due jobs once and exit")
+
+    def handle(self, *args, interval: float, once: bool, **options):
+        scheduler = Scheduler()
+        if once:
+            self._tick(scheduler)
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        self.stdout.write(f"scheduler started: {len(JOBS)} jobs, a tick every {interval:g} s")
+        while not stop.is_set():
+            # A long-lived process: drop connections the server closed or that grew old.
+            close_old_connections()
+            self._tick(scheduler)
+            close_old_connections()
+            stop.wait(interval)
+        self.stdout.write("scheduler stopped")
+
+    def _tick(self, scheduler: Scheduler) -> None:
+        for name, enqueued in scheduler.run_due():
+            if enqueued:
+                self.stdout.write(f"enqueued {name}")
