@@ -22,7 +22,8 @@ from django.core.validators import validate_email
 from django.utils.translation import gettext as _
 
 Progress = Callable[[int, int | None], None]
-"""Called as progress(rows_read, total_rows_or_None) while a file is read."""
+"""Called as progress(rows_read, total_rows_or_None) while a file is read; the last call,
+when the file is exhausted, has total == rows_read."""
 
 PROGRESS_EVERY = 1000
 XLSX_MAGIC = b"PK\x03\x04"
@@ -94,7 +95,7 @@ def _reporting(rows: Iterator, progress: Progress, total: int | None) -> Iterato
         if count % PROGRESS_EVERY == 0:
             progress(count, total)
         yield row
-    progress(count, total)
+    progress(count, count)
 
 
 # --- CSV ------------------------------------------------------------------------------

@@ -11,9 +11,10 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -25,6 +26,8 @@ from kaohe.org.models import Employee, EmploymentStatus, OrgUnit, Placement, Rol
 
 # Rows per IN (...) lookup and per bulk write; SQLite allows 999 parameters a statement.
 CHUNK = 900
+# About 2.5 KB of memory per row while checking; beyond this, ask for smaller files.
+MAX_ROWS = 300_000
 REASON_HIRED = "hired (people import)"
 REASON_CHANGED = "people import"
 
@@ -50,6 +53,7 @@ COLUMNS = (
     Column("email", "邮箱", ("e-mail", "电子邮箱", "邮件")),
     Column("mobile", "手机", ("mobile phone", "手机号", "手机号码", "电话")),
 )
+COLUMN_KEYS = [column.key for column in COLUMNS]
 PLACEMENT_FIELDS = ("org_unit", "manager", "position")
 
 GENDER_WORDS = {"male": "male", "m": "male", "男": "male", "female": "female", "f": "female",
@@ -195,7 +199,7 @@ def _parse_rows(
 
 
 def import_people(
-    source: str | IO[bytes],
+    source: str | Path | IO[bytes],
     actor=None,
     effective: dt.date | None = None,
     dry_run: bool = False,
@@ -221,7 +225,7 @@ def import_people(
     try:
         with transaction.atomic():
             plan = ImportPlan(rows, actor, effective)
-            errors = sorted(errors + plan.errors, key=lambda error: error.row or 0)
+            errors = sorted(errors + plan.errors, key=_reading_order)
             result = ImportResult(errors=errors, dry_run=dry_run, **plan.counts())
             if result.ok and not dry_run:
                 plan.apply()
@@ -230,6 +234,12 @@ def import_people(
         message = _("The data changed while importing; nothing was imported. Please retry.")
         return ImportResult(errors=[RowError(None, "", message)], dry_run=dry_run)
     return result
+
+
+def _reading_order(error: RowError) -> tuple[int, int]:
+    """File-level errors first, then by row, then left to right in the usual column order."""
+    key = HEADER_KEYS.get(_header_key(error.column))
+    return error.row or 0, COLUMN_KEYS.index(key) if key else len(COLUMN_KEYS)
 
 
 def _read(source, progress) -> tuple[list[PersonRow] | None, list[RowError]]:
@@ -243,7 +253,10 @@ def _read(source, progress) -> tuple[list[PersonRow] | None, list[RowError]]:
         return None, errors
     rows: list[PersonRow] = []
     first_row_of: dict[str, int] = {}
-    for row, cell_errors in _parse_rows(table, positions, labels):
+    for count, (row, cell_errors) in enumerate(_parse_rows(table, positions, labels), 1):
+        if count > MAX_ROWS:
+            message = _("The file has more than %(max)s rows; please split it.")
+            return None, [RowError(None, "", message % {"max": MAX_ROWS})]
         errors.extend(cell_errors)
         if row.no and row.no in first_row_of:
             message = _("Employee number %(no)s also appears in row %(row)s.") % {
@@ -582,7 +595,8 @@ class ImportPlan:
 
     def _record_placements(self, created: list[Employee]) -> None:
         recorded = {"recorded_by": _user_or_none(self.actor), "recorded_at": clock.now()}
-        fresh = [_placement(e, e.hire_date, REASON_HIRED, recorded) for e in created]
+        _open_hire_placements([employee.pk for employee in created], recorded)
+        fresh = []
         moved = [self.existing[no] for no, keys in self.changes.items() if _moves(keys)]
         to_close, to_fix = [], []
         for employee in moved:
@@ -598,6 +612,38 @@ class ImportPlan:
         fix_fields = ["org_unit", "manager", "position", "recorded_by", "recorded_at", "reason"]
         Placement.objects.bulk_update(to_fix, fix_fields, batch_size=CHUNK // 2)
         Placement.objects.bulk_create(fresh, batch_size=CHUNK)
+
+
+def _open_hire_placements(employee_ids: list[int], recorded: dict) -> None:
+    """Opens a placement from the hire date for each new employee, copied in the database.
+
+    INSERT ... SELECT spares building 100,000 Placement objects and their SQL in Python,
+    which took as long as creating the employees themselves.
+    """
+    placement, employee = Placement._meta, Employee._meta
+
+    def column(meta, name: str) -> str:
+        return connection.ops.quote_name(meta.get_field(name).column)
+
+    copied = ["org_unit", "manager", "position"]
+    targets = ["employee", *copied, "valid_from", "recorded_by", "recorded_at", "reason"]
+    sources = ["id", *copied, "hire_date"]
+    user = recorded["recorded_by"]
+    params = [
+        user.pk if user else None,
+        connection.ops.adapt_datetimefield_value(recorded["recorded_at"]),
+        REASON_HIRED,
+    ]
+    with connection.cursor() as cursor:
+        for chunk in _chunks(employee_ids, CHUNK - len(params)):
+            cursor.execute(
+                f"INSERT INTO {connection.ops.quote_name(placement.db_table)}"  # noqa: S608 - names are ours
+                f" ({', '.join(column(placement, name) for name in targets)})"
+                f" SELECT {', '.join(column(employee, name) for name in sources)}, %s, %s, %s"
+                f" FROM {connection.ops.quote_name(employee.db_table)}"
+                f" WHERE {column(employee, 'id')} IN ({', '.join(['%s'] * len(chunk))})",
+                [*params, *chunk],
+            )
 
 
 def _moves(fields: Iterable[str]) -> bool:

@@ -5,9 +5,12 @@ import openpyxl
 import pytest
 import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from kaohe.org.models import Employee
+from kaohe.org.testing import make_employee
 
 pytestmark = pytest.mark.django_db
 
@@ -181,6 +184,17 @@ def test_the_export_follows_the_list_filters(cast, client_for):
     response = client_for(cast.ada).get(EXPORT, {"unit": "SOUTH"})
     numbers = {row[0] for row in workbook(response).active.iter_rows(min_row=2, values_only=True)}
     assert numbers == {"E0004"}
+
+
+def test_the_export_query_count_does_not_grow_with_rows(cast, client_for):
+    client = client_for(cast.ada)
+    with CaptureQueriesContext(connection) as few:
+        b"".join(client.get(EXPORT).streaming_content)
+    for i in range(40):
+        make_employee(f"E{2000 + i}", "新人", cast.east_sales, manager=cast.mike)
+    with CaptureQueriesContext(connection) as many:
+        b"".join(client.get(EXPORT).streaming_content)
+    assert len(many) == len(few)
 
 
 def test_formula_text_is_neutralised_in_the_downloaded_export(cast, client_for):

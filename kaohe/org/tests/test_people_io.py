@@ -5,9 +5,12 @@ import io
 import openpyxl
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
 from kaohe.lib import tabular
+from kaohe.org import people_io
 from kaohe.org.models import Employee, Placement
 from kaohe.org.people_io import export_people, import_people
 from kaohe.org.testing import make_employee
@@ -89,7 +92,9 @@ def test_a_new_employee_is_created_with_a_placement_from_her_hire_date(cast):
 
 def test_the_importing_user_is_recorded_on_the_placements(cast):
     run(csv_file(person("E1001", "王芳")), actor=cast.hazel)
-    assert Placement.objects.get(employee__employee_no="E1001").recorded_by == cast.hazel
+    placement = Placement.objects.get(employee__employee_no="E1001")
+    assert (placement.recorded_by, placement.recorded_at) == (cast.hazel, TODAY)
+    assert placement.reason
 
 
 def test_chinese_headers_and_values_are_understood(cast):
@@ -139,6 +144,12 @@ def test_a_gb18030_csv_with_a_name_outside_gbk_is_decoded(cast):
     assert Employee.objects.get(employee_no="E1001").name == rare
 
 
+def test_excels_unicode_text_export_is_understood(cast):
+    # "Unicode Text" in Excel's Save As: UTF-16 with a BOM, separated by tabs.
+    assert run(csv_file(person("E1001", "王芳"), encoding="utf-16", delimiter="\t")).created == 1
+    assert Employee.objects.get(employee_no="E1001").name == "王芳"
+
+
 def test_a_semicolon_separated_csv_is_understood(cast):
     assert run(csv_file(person("E1001", "王芳"), delimiter=";")).created == 1
 
@@ -176,6 +187,16 @@ def test_progress_is_reported_while_reading(cast):
     seen = []
     run(csv_file(person("E1001", "王芳")), progress=lambda done, total: seen.append(done))
     assert seen[-1] == 1
+
+
+def test_the_number_of_queries_does_not_grow_with_rows(cast):
+    def queries_for(count: int, start: int) -> int:
+        rows = [person(f"E{start + i}", "甲", manager="E0002") for i in range(count)]
+        with CaptureQueriesContext(connection) as captured:
+            assert run(csv_file(*rows)).created == count
+        return len(captured)
+
+    assert queries_for(3, 2000) == queries_for(60, 3000)
 
 
 # --- row errors -----------------------------------------------------------------------
@@ -283,6 +304,13 @@ def test_an_unreadable_file_is_one_file_level_error(cast):
     for junk in (b"", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 old xls", b"PK\x03\x04broken zip"):
         result = run(io.BytesIO(junk))
         assert len(result.errors) == 1 and result.errors[0].row is None
+
+
+def test_a_file_with_too_many_rows_is_refused_before_anything_is_checked(cast, monkeypatch):
+    monkeypatch.setattr(people_io, "MAX_ROWS", 2)
+    result = run(csv_file(*(person(f"E10{i:02d}", "甲") for i in range(3))))
+    assert problems(result) == {(None, "")}
+    assert "more than 2 rows" in result.errors[0].message
 
 
 def test_an_effective_date_in_the_future_is_refused(cast):

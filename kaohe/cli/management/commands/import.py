@@ -99,6 +99,8 @@ class ProgressBar:
         if total and self.bar.total != total:
             self.bar.total = total
         self.bar.update(done - self.bar.n)
+        if done == total:  # the file is read; checking and writing follow
+            self.bar.set_description(_("checking and writing"))
 
     def __enter__(self) -> "ProgressBar":
         return self
