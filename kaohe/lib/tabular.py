@@ -6,6 +6,7 @@ program (the header is row 1), so errors can point at the right line.
 """
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -66,27 +67,28 @@ def read_table(source: str | Path | IO[bytes], progress: Progress | None = None)
 
     Raises TabularError for a file that is neither, is damaged, or has no header row.
     """
-    stream = _open_binary(source)
+    owned = isinstance(source, str | Path)
+    stream = _open_binary(source) if owned else source
     head = stream.read(8)
     stream.seek(0)
     if head.startswith(XLSX_MAGIC):
-        table = _read_xlsx(stream)
-    elif head.startswith(OLE_MAGIC):
-        raise TabularError("old-xls")
+        # The rows are read lazily; the reader closes the file once they are exhausted.
+        table = _read_xlsx(stream, close=stream.close if owned else None)
     else:
-        table = _read_csv(stream.read())
+        with stream if owned else contextlib.nullcontext():
+            if head.startswith(OLE_MAGIC):
+                raise TabularError("old-xls")
+            table = _read_csv(stream.read())
     if progress is not None:
         table.rows = _reporting(table.rows, progress, table.total)
     return table
 
 
-def _open_binary(source: str | Path | IO[bytes]) -> IO[bytes]:
-    if isinstance(source, str | Path):
-        try:
-            return Path(source).open("rb")
-        except OSError as exc:
-            raise TabularError("unreadable") from exc
-    return source
+def _open_binary(path: str | Path) -> IO[bytes]:
+    try:
+        return Path(path).open("rb")
+    except OSError as exc:
+        raise TabularError("unreadable") from exc
 
 
 def _reporting(rows: Iterator, progress: Progress, total: int | None) -> Iterator:
@@ -161,28 +163,34 @@ def _csv_errors_as_tabular(rows: Iterator) -> Iterator:
 # --- XLSX -----------------------------------------------------------------------------
 
 
-def _read_xlsx(stream: IO[bytes]) -> Table:
+def _read_xlsx(stream: IO[bytes], close: Callable[[], None] | None) -> Table:
     try:
         # read_only streams the sheet XML instead of building every cell object;
         # data_only gives the values Excel last computed instead of formulas.
         book = openpyxl.load_workbook(stream, read_only=True, data_only=True)
-    except Exception as exc:  # BadZipFile, KeyError, XML errors...: all mean a broken file
-        raise TabularError("damaged") from exc
-    sheet = book.active or book.worksheets[0]
-    rows = _numbered_nonempty(sheet.iter_rows(values_only=True))
-    try:
+        sheet = book.active or book.worksheets[0]
+        rows = _xlsx_rows(sheet, closing=[book.close, *([close] if close else [])])
         header_row, header = next(rows)
     except StopIteration:
         raise TabularError("empty") from None
+    except TabularError:
+        raise
+    except Exception as exc:  # BadZipFile, KeyError, XML errors...: all mean a broken file
+        if close:
+            close()
+        raise TabularError("damaged") from exc
     total = sheet.max_row - header_row if sheet.max_row else None
-    return Table(_header_names(header), header_row, _xlsx_errors_as_tabular(rows), total)
+    return Table(_header_names(header), header_row, rows, total)
 
 
-def _xlsx_errors_as_tabular(rows: Iterator) -> Iterator:
+def _xlsx_rows(sheet, closing: list[Callable[[], None]]) -> Iterator[tuple[int, tuple]]:
     try:
-        yield from rows
+        yield from _numbered_nonempty(sheet.iter_rows(values_only=True))
     except Exception as exc:  # a sheet can be damaged half-way; openpyxl raises anything
         raise TabularError("damaged") from exc
+    finally:
+        for close in closing:
+            close()
 
 
 # --- both -----------------------------------------------------------------------------

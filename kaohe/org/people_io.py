@@ -398,13 +398,11 @@ class ImportPlan:
             if manager and manager in unknown:
                 message = _("No employee has the number %(no)s, in this file or in kaohe.")
                 self._error(row, "manager", message % {"no": manager})
-        for row, cycle in self._cycles():
-            if len(cycle) == 1:
-                message = _("An employee cannot be their own manager.")
-            else:
-                path = " → ".join([*cycle, cycle[0]])
-                message = _("The manager chain would form a cycle: %(path)s.") % {"path": path}
-            self._error(row, "manager", message)
+        for cycle in self._cycles():
+            message = _cycle_message(cycle)
+            for member in cycle:
+                if member in self.in_file:
+                    self._error(self.in_file[member], "manager", message)
 
     def _hidden_new_managers(self) -> set[str]:
         """Newly assigned managers outside the file whom the actor may not see.
@@ -414,10 +412,11 @@ class ImportPlan:
         if self.actor is None:
             return set()
         wanted = {
-            row.values["manager"]
+            manager
             for row in self.rows
-            if row.values.get("manager") not in (None, "", *self.in_file)
-            and not _same_manager(self.existing.get(row.no), row.values["manager"])
+            if (manager := row.values.get("manager"))
+            and manager not in self.in_file
+            and not _same_manager(self.existing.get(row.no), manager)
         } - self.unknown_managers
         visible = set()
         for chunk in _chunks(sorted(wanted)):
@@ -425,8 +424,8 @@ class ImportPlan:
             visible.update(query.values_list("employee_no", flat=True))
         return wanted - visible
 
-    def _cycles(self) -> Iterator[tuple[PersonRow, list[str]]]:
-        """Each file row that sits on a manager cycle, with that cycle's numbers."""
+    def _cycles(self) -> Iterator[list[str]]:
+        """The employee numbers of each manager cycle the import would create."""
         state: dict[str, int] = {}  # 1 = on the current walk, 2 = known to end at a root
         for start in self.in_file:
             walk: list[str] = []
@@ -436,10 +435,7 @@ class ImportPlan:
                 walk.append(no)
                 no = self.manager_no_of(no)
             if no is not None and state[no] == 1:
-                cycle = walk[walk.index(no) :]
-                for member in cycle:
-                    if member in self.in_file:
-                        yield self.in_file[member], cycle
+                yield walk[walk.index(no) :]
             state.update(dict.fromkeys(walk, 2))
 
     def _check_scope(self) -> None:
@@ -644,6 +640,13 @@ def _open_hire_placements(employee_ids: list[int], recorded: dict) -> None:
                 f" WHERE {column(employee, 'id')} IN ({', '.join(['%s'] * len(chunk))})",
                 [*params, *chunk],
             )
+
+
+def _cycle_message(cycle: list[str], shown: int = 6) -> str:
+    if len(cycle) == 1:
+        return _("An employee cannot be their own manager.")
+    path = [*cycle, cycle[0]] if len(cycle) <= shown else [*cycle[:shown], "…"]
+    return _("The manager chain would form a cycle: %(path)s.") % {"path": " → ".join(path)}
 
 
 def _moves(fields: Iterable[str]) -> bool:

@@ -1,6 +1,7 @@
 import datetime as dt
 import io
 
+import openpyxl
 import pytest
 import time_machine
 from django.core.management import call_command
@@ -109,3 +110,14 @@ def test_a_kind_must_be_named(cast):
         kaohe_import()
     with pytest.raises(CommandError):
         kaohe_import("planets", "file.csv")
+
+
+def test_an_xlsx_file_is_recognised_by_its_content_not_its_name(cast, tmp_path):
+    book = openpyxl.Workbook()
+    book.active.append(["工号", "姓名", "组织编码", "入职日期"])
+    book.active.append(["E1001", "王芳", "EAST-S", dt.datetime(2024, 1, 2)])
+    path = tmp_path / "people.dat"
+    book.save(path)
+    out, _err = kaohe_import("employees", str(path))
+    assert "created 1" in out
+    assert Employee.objects.get(employee_no="E1001").hire_date == dt.date(2024, 1, 2)

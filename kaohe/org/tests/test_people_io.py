@@ -516,3 +516,10 @@ def test_a_corrected_hire_date_moves_the_start_of_the_first_placement(cast):
     result = run(csv_file(person("E0003", "艾米", hire_date="2020-02-01")))
     assert result.updated == 1
     assert cast.amy.placements.get().valid_from == dt.date(2020, 2, 1)
+
+
+def test_a_long_cycle_is_shown_shortened_on_each_of_its_rows(cast):
+    rows = [person(f"E{1000 + i}", "甲", manager=f"E{1000 + (i + 1) % 10}") for i in range(10)]
+    result = run(csv_file(*rows))
+    assert problems(result) == {(row, "manager") for row in range(2, 12)}
+    assert message_at(result, 2, "manager").endswith("E1005 → ….")
