@@ -6,6 +6,7 @@ Each checks the actor's permission and the current state, then writes in one tra
 
 import datetime as dt
 import hashlib
+import ipaddress
 import secrets
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -21,11 +23,15 @@ from kaohe.org.models import (
     ApiKey,
     Company,
     Employee,
+    EmploymentStatus,
+    Gender,
     Invitation,
     OrgUnit,
     Placement,
     Role,
     RoleAssignment,
+    employees_visible_to_key,
+    is_hr,
     is_hr_admin,
     reporting_subtree_sql,
 )
@@ -42,6 +48,14 @@ API_SCOPES = (
 
 class ActionError(Exception):
     """A request the current state does not allow; the message is for the user."""
+
+
+class FieldErrors(ActionError):
+    """Some fields of one request are wrong; `errors` maps each field to its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(" ".join(errors.values()))
+        self.errors = errors
 
 
 def company_today() -> dt.date:
@@ -307,10 +321,208 @@ def do_create_api_key(
     return key, secret
 
 
+API_KEY_USE_INTERVAL = dt.timedelta(minutes=1)
+
+
+def find_api_key(secret: str) -> ApiKey | None:
+    """The unrevoked key whose secret this is (with its org units), else None."""
+    if not secret.startswith("kh_") or len(secret) > 200:
+        return None
+    return (
+        ApiKey.objects.prefetch_related("org_units")
+        .filter(key_hash=token_digest(secret), revoked_at__isnull=True)
+        .first()
+    )
+
+
+def note_api_key_use(key: ApiKey, ip: str | None) -> None:
+    """Records when and from where `key` was last used: at most one write a minute."""
+    now = clock.now()
+    if key.last_used_at is not None and now - key.last_used_at < API_KEY_USE_INTERVAL:
+        return
+    try:
+        ip = str(ipaddress.ip_address(ip)) if ip else None
+    except ValueError:
+        ip = None
+    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - API_KEY_USE_INTERVAL)
+    ApiKey.objects.filter(stale, pk=key.pk).update(last_used_at=now, last_used_ip=ip)
+    key.last_used_at, key.last_used_ip = now, ip
+
+
 @transaction.atomic
-def do_revoke_api_key(actor, key: ApiKey) -> ApiKey:
-    _require_hr_admin(actor)
+def do_revoke_api_key(actor, key: ApiKey, *, system: bool = False) -> ApiKey:
+    """Revokes `key` for good. `system=True` (the command line) needs no actor."""
+    if not system:
+        _require_hr_admin(actor)
     if key.revoked_at is None:
         key.revoked_at = clock.now()
         key.save(update_fields=["revoked_at"])
     return key
+
+
+EMPLOYEE_FIELDS = (
+    "name", "org_unit", "manager", "position", "gender", "birth_date", "hire_date",
+    "email", "mobile", "status",
+)  # fmt: skip
+PLACEMENT_FIELDS = ("org_unit", "manager", "position")
+
+
+class _UpsertReach:
+    """Whom and where an upsert may write: an API key's reach, a user's, or the system's."""
+
+    def __init__(self, actor, key: ApiKey | None) -> None:
+        self.actor, self.key = actor, key
+        if key is not None and "employees:write" not in key.scopes:
+            raise PermissionDenied(_("This API key may not change employees."))
+        if key is None and actor is not None and not is_hr(actor):
+            raise PermissionDenied(_("Only HR may change employees."))
+
+    def writable(self):
+        if self.key is not None:
+            return employees_visible_to_key(self.key)
+        if self.actor is not None:
+            return Employee.objects.managed_by(self.actor)
+        return Employee.objects.all()
+
+    def readable(self):
+        if self.key is None and self.actor is not None:
+            return Employee.objects.visible_to(self.actor)
+        return self.writable()
+
+    def allows_unit(self, unit: OrgUnit) -> bool:
+        if self.key is not None:
+            units = list(self.key.org_units.all())
+            return not units or any(unit.path.startswith(u.path) for u in units)
+        if self.actor is not None:
+            return is_hr_admin(self.actor) or _unit_in_scope(self.actor, unit)
+        return True
+
+
+@transaction.atomic
+def do_upsert_employee(
+    actor, data: dict, via_key: ApiKey | None = None, reason: str = ""
+) -> tuple[Employee, bool]:
+    """Creates or updates employee `data["employee_no"]`; returns it and whether it is new.
+
+    `data` holds the fields to set: the model's plain fields, `org_unit` as a unit code and
+    `manager` as an employee number or None. Fields left out keep their value; a new
+    employee needs `name`, `org_unit` and `hire_date`. A change of unit, manager or
+    position is recorded as a placement from today. Who writes is `via_key` (its scopes
+    and org units decide) or else `actor` (HR over the employee and the target unit), or
+    the system when both are None. Raises FieldErrors naming each rejected field.
+    """
+    reach = _UpsertReach(actor, via_key)
+    if via_key is not None and not reason:
+        reason = f"API key {via_key.name} ({via_key.prefix})"[:200]
+    employee = Employee.objects.select_for_update().filter(employee_no=data["employee_no"]).first()
+    if employee is not None and not reach.writable().filter(pk=employee.pk).exists():
+        raise PermissionDenied(_("You may not change this employee."))
+    values = _upsert_values(employee, data, reach)
+    if employee is None:
+        employee = Employee.objects.create(employee_no=data["employee_no"], **values)
+        open_placement(employee, actor, employee.hire_date, "hired")
+        return employee, True
+    _update_employee(employee, actor, values, reason)
+    return employee, False
+
+
+def _upsert_values(employee: Employee | None, data: dict, reach: _UpsertReach) -> dict:
+    values = {name: data[name] for name in EMPLOYEE_FIELDS if name in data}
+    errors: dict[str, str] = {}
+    if employee is None:
+        for name in ("name", "org_unit", "hire_date"):
+            if not values.get(name):
+                errors[name] = _("This field is required.")
+    if values.get("org_unit"):
+        _resolve_unit(values, reach, errors)
+    if values.get("manager") is not None:
+        _resolve_manager(values, employee, data["employee_no"], reach, errors)
+    if values.get("status", EmploymentStatus.ACTIVE) not in EmploymentStatus.values:
+        errors["status"] = _("Unknown employment status.")
+    if "gender" in values:
+        values["gender"] = values["gender"] or ""
+        if values["gender"] not in {"", *Gender.values}:
+            errors["gender"] = _("Unknown gender.")
+    if errors:
+        raise FieldErrors(errors)
+    return values
+
+
+def _resolve_unit(values: dict, reach: _UpsertReach, errors: dict) -> None:
+    code = values["org_unit"]
+    unit = OrgUnit.objects.filter(code=code).first()
+    if unit is None:
+        errors["org_unit"] = _("There is no org unit %(code)s.") % {"code": code}
+    elif not reach.allows_unit(unit):
+        errors["org_unit"] = _("You may not place people in org unit %(code)s.") % {"code": code}
+    else:
+        values["org_unit"] = unit
+
+
+def _resolve_manager(values, employee, employee_no, reach, errors) -> None:
+    number = values["manager"]
+    if number == employee_no:
+        errors["manager"] = _("An employee cannot be their own manager.")
+        return
+    # Someone outside the caller's reach reads as unknown, so numbers cannot be probed.
+    manager = reach.readable().filter(employee_no=number).first()
+    if manager is None:
+        errors["manager"] = _("There is no employee %(number)s.") % {"number": number}
+        return
+    if employee is not None:
+        try:
+            check_manager(employee, manager)
+        except ActionError as exc:
+            errors["manager"] = str(exc)
+            return
+    values["manager"] = manager
+
+
+def _differs(employee: Employee, name: str, value) -> bool:
+    if name in ("org_unit", "manager"):
+        return getattr(employee, f"{name}_id") != getattr(value, "pk", None)
+    return getattr(employee, name) != value
+
+
+def _update_employee(employee: Employee, actor, values: dict, reason: str) -> None:
+    changed = [name for name, value in values.items() if _differs(employee, name, value)]
+    old_hire_date = employee.hire_date
+    for name in changed:
+        setattr(employee, name, values[name])
+    plain = [name for name in changed if name not in PLACEMENT_FIELDS]
+    if plain:
+        employee.save(update_fields=plain)
+    if "hire_date" in changed:
+        _move_first_placement(employee, old_hire_date)
+    placed = [name for name in changed if name in PLACEMENT_FIELDS]
+    if placed:
+        _record_placement(employee, actor, reason, placed)
+
+
+def _move_first_placement(employee: Employee, old_hire_date: dt.date) -> None:
+    """A corrected hire date moves the start of the placement that began on the old one."""
+    first = employee.placements.order_by("valid_from").first()
+    if first is None or first.valid_from != old_hire_date:
+        return
+    if first.valid_to is None or employee.hire_date < first.valid_to:
+        first.valid_from = employee.hire_date
+        first.save(update_fields=["valid_from"])
+
+
+def _record_placement(employee: Employee, actor, reason: str, fields: list[str]) -> None:
+    effective = company_today()
+    current = employee.placements.filter(valid_to__isnull=True).first()
+    if current is None or effective > current.valid_from:
+        _replace_placement(employee, actor, effective, reason, fields)
+        return
+    # The current placement began today or has yet to begin (a future hire): correct it
+    # instead of stacking a placement that would last no day at all.
+    employee.save(update_fields=fields)
+    current.org_unit_id, current.manager_id = employee.org_unit_id, employee.manager_id
+    current.position = employee.position
+    current.recorded_by = actor if getattr(actor, "pk", None) else None
+    current.recorded_at = clock.now()
+    current.reason = reason
+    current.save(
+        update_fields=["org_unit", "manager", "position", "recorded_by", "recorded_at", "reason"]
+    )
