@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.i18n import set_language
 
-from kaohe.front.views import accounts, apikeys, people, people_io
+from kaohe.front.views import accounts, apikeys, company, people, people_io
 
 app_name = "front"
 
@@ -18,6 +18,13 @@ urlpatterns = [
     path("people/import/", people_io.import_people, name="import_people"),
     path("people/<str:employee_no>/", people.employee_detail, name="employee_detail"),
     path("people/<str:employee_no>/invite/", accounts.invite, name="invite"),
+    path("settings/company/", company.company_settings, name="company_settings"),
+    path("settings/company/workdays/", company.workday_override, name="workday_override"),
+    path(
+        "settings/company/workdays/<str:day>/remove/",
+        company.remove_workday_override,
+        name="remove_workday_override",
+    ),
     path("settings/api-keys/", apikeys.api_keys, name="api_keys"),
     path("settings/api-keys/<uuid:key_id>/revoke/", apikeys.revoke, name="revoke_api_key"),
 ]

@@ -30,6 +30,7 @@ from kaohe.org.models import (
     Placement,
     Role,
     RoleAssignment,
+    WorkdayOverride,
     employees_visible_to_key,
     is_hr,
     is_hr_admin,
@@ -526,3 +527,49 @@ def _record_placement(employee: Employee, actor, reason: str, fields: list[str])
     current.save(
         update_fields=["org_unit", "manager", "position", "recorded_by", "recorded_at", "reason"]
     )
+
+
+COMPANY_FIELDS = ("name", "timezone", "has_union", "deadline_day_kind")
+
+
+@transaction.atomic
+def do_update_company(actor, **fields) -> Company:
+    """Changes company-wide settings (HR admin only); unknown timezones are refused."""
+    _require_hr_admin(actor)
+    unknown = set(fields) - set(COMPANY_FIELDS)
+    if unknown:
+        raise ActionError(_("Unknown company setting %(names)s.") % {"names": ", ".join(unknown)})
+    if "timezone" in fields:
+        _check_timezone(fields["timezone"])
+    company = Company.get()
+    for name, value in fields.items():
+        setattr(company, name, value)
+    company.save(update_fields=list(fields))
+    return company
+
+
+def _check_timezone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ActionError(
+            _("%(name)s is not a known timezone; use a name such as Asia/Shanghai.")
+            % {"name": name}
+        ) from None
+
+
+@transaction.atomic
+def do_set_workday_override(actor, date: dt.date, is_working_day: bool, note: str = ""):
+    _require_hr_admin(actor)
+    override, _created = WorkdayOverride.objects.update_or_create(
+        date=date, defaults={"is_working_day": is_working_day, "note": note}
+    )
+    return override
+
+
+@transaction.atomic
+def do_remove_workday_override(actor, date: dt.date) -> None:
+    _require_hr_admin(actor)
+    WorkdayOverride.objects.filter(date=date).delete()

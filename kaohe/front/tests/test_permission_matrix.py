@@ -40,6 +40,9 @@ MATRIX = {
     "people/import/": ("filtered", ["get"]),
     "people/<str:employee_no>/": ("denied", ["get"]),
     "people/<str:employee_no>/invite/": ("denied", ["post"]),
+    "settings/company/": ("filtered", ["get", "post"]),
+    "settings/company/workdays/": ("denied_to_both", ["post"]),
+    "settings/company/workdays/<str:day>/remove/": ("denied_to_both", ["post"]),
     "settings/api-keys/": ("denied_to_both", ["get", "post"]),
     "settings/api-keys/<uuid:key_id>/revoke/": ("denied_to_both", ["post"]),
 }
@@ -62,17 +65,19 @@ def concrete(route: str, key_id) -> str:
         .replace("<employee_no>", "E0003")
         .replace("<str:token>", "guessed-token")
         .replace("<uuid:key_id>", str(key_id))
+        .replace("<str:day>", "2026-10-01")
     )
     return "/" + url
 
 
 def body_text(response) -> str:
+    content = b"".join(response.streaming_content) if response.streaming else response.content
     if response.get("Content-Type", "").startswith("application/vnd.openxmlformats"):
-        book = openpyxl.load_workbook(io.BytesIO(response.content), read_only=True)
+        book = openpyxl.load_workbook(io.BytesIO(content), read_only=True)
         return " ".join(
             str(cell) for sheet in book for row in sheet.iter_rows(values_only=True) for cell in row
         )
-    return response.content.decode("utf-8", "replace")
+    return content.decode("utf-8", "replace")
 
 
 def test_the_matrix_names_every_url_pattern():

@@ -385,9 +385,9 @@ def test_invalid_references_are_422_problems_with_field_errors_in_chinese_by_def
     assert missing["Content-Language"] == "zh-hans"
     errors = {e["field"]: e["message"] for e in missing.json()["errors"]}
     assert errors == {
-        "name": "这个字段是必填项。",
-        "org_unit": "这个字段是必填项。",
-        "hire_date": "这个字段是必填项。",
+        "name": "此字段为必填项。",
+        "org_unit": "此字段为必填项。",
+        "hire_date": "此字段为必填项。",
     }
 
 
