@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.i18n import set_language
 
-from kaohe.front.views import accounts, apikeys, company, people, people_io
+from kaohe.front.views import accounts, apikeys, company, people, people_io, roles
 
 app_name = "front"
 
@@ -25,6 +25,8 @@ urlpatterns = [
         company.remove_workday_override,
         name="remove_workday_override",
     ),
+    path("settings/roles/", roles.roles, name="roles"),
+    path("settings/roles/<int:assignment_id>/revoke/", roles.revoke_role, name="revoke_role"),
     path("settings/api-keys/", apikeys.api_keys, name="api_keys"),
     path("settings/api-keys/<uuid:key_id>/revoke/", apikeys.revoke, name="revoke_api_key"),
 ]

@@ -208,8 +208,14 @@ def do_change_manager(
 
 
 @transaction.atomic
-def do_assign_role(actor, user, role: str, org_unit: OrgUnit | None = None) -> RoleAssignment:
-    _require_hr_admin(actor)
+def do_assign_role(
+    actor, user, role: str, org_unit: OrgUnit | None = None, *, system: bool = False
+) -> RoleAssignment:
+    """Grants `role` (an HR partner's over `org_unit` and below). `system` is for the CLI."""
+    if not system:
+        _require_hr_admin(actor)
+    if role not in Role.values:
+        raise ActionError(_("Unknown role %(role)s.") % {"role": role})
     if role == Role.HR_PARTNER and org_unit is None:
         raise ActionError(_("An HR partner needs an org unit."))
     if role != Role.HR_PARTNER:
@@ -221,6 +227,20 @@ def do_assign_role(actor, user, role: str, org_unit: OrgUnit | None = None) -> R
         defaults={"granted_by": actor, "granted_at": clock.now()},
     )
     return assignment
+
+
+@transaction.atomic
+def do_revoke_role(actor, assignment: RoleAssignment, *, system: bool = False) -> None:
+    """Removes a role; the last HR admin cannot be removed, or nobody could manage kaohe."""
+    if not system:
+        _require_hr_admin(actor)
+    if assignment.role == Role.HR_ADMIN:
+        admins = RoleAssignment.objects.select_for_update().filter(
+            role=Role.HR_ADMIN, user__is_active=True
+        )
+        if admins.exclude(pk=assignment.pk).count() == 0:
+            raise ActionError(_("This is the last HR admin; grant the role to someone else first."))
+    assignment.delete()
 
 
 def token_digest(token: str) -> str:

@@ -43,6 +43,8 @@ MATRIX = {
     "settings/company/": ("filtered", ["get", "post"]),
     "settings/company/workdays/": ("denied_to_both", ["post"]),
     "settings/company/workdays/<str:day>/remove/": ("denied_to_both", ["post"]),
+    "settings/roles/": ("denied_to_both", ["get", "post"]),
+    "settings/roles/<int:assignment_id>/revoke/": ("denied_to_both", ["post"]),
     "settings/api-keys/": ("denied_to_both", ["get", "post"]),
     "settings/api-keys/<uuid:key_id>/revoke/": ("denied_to_both", ["post"]),
 }
@@ -66,6 +68,7 @@ def concrete(route: str, key_id) -> str:
         .replace("<str:token>", "guessed-token")
         .replace("<uuid:key_id>", str(key_id))
         .replace("<str:day>", "2026-10-01")
+        .replace("<int:assignment_id>", "1")
     )
     return "/" + url
 
