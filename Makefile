@@ -38,6 +38,7 @@ test-postgres: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	KAOHE_DATA_DIR=var/test DATABASE_URL= $(BIN)/kaohe makemigrations --check --dry-run
 
 format: install

@@ -68,14 +68,14 @@ def read_table(source: str | Path | IO[bytes], progress: Progress | None = None)
     Raises TabularError for a file that is neither, is damaged, or has no header row.
     """
     owned = isinstance(source, str | Path)
-    stream = _open_binary(source) if owned else source
+    stream: IO[bytes] = _open_binary(source) if isinstance(source, str | Path) else source
     head = stream.read(8)
     stream.seek(0)
     if head.startswith(XLSX_MAGIC):
         # The rows are read lazily; the reader closes the file once they are exhausted.
         table = _read_xlsx(stream, close=stream.close if owned else None)
     else:
-        with stream if owned else contextlib.nullcontext():
+        with contextlib.closing(stream) if owned else contextlib.nullcontext():
             if head.startswith(OLE_MAGIC):
                 raise TabularError("old-xls")
             table = _read_csv(stream.read())

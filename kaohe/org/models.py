@@ -90,7 +90,7 @@ class EmploymentStatus(models.TextChoices):
 
     @classmethod
     def employed(cls) -> list[str]:
-        return [cls.ACTIVE, cls.PROBATION, cls.LEAVE]
+        return [str(cls.ACTIVE), str(cls.PROBATION), str(cls.LEAVE)]
 
 
 class Role(models.TextChoices):
