@@ -8,6 +8,8 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext_lazy as _
 
+from kaohe.org.validators import validate_employee_no
+
 
 class DayKind(models.TextChoices):
     CALENDAR = "calendar", _("calendar days")
@@ -150,7 +152,9 @@ class EmployeeQuerySet(models.QuerySet):
 
 
 class Employee(models.Model):
-    employee_no = models.CharField(_("employee number"), max_length=32, unique=True)
+    employee_no = models.CharField(
+        _("employee number"), max_length=32, unique=True, validators=[validate_employee_no]
+    )
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(_("name"), max_length=100)
     gender = models.CharField(_("gender"), max_length=10, choices=Gender.choices, blank=True)
