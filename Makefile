@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
-export KAOHE_DATA_DIR ?= var
+export KAOHE_DATA_DIR ?= $(CURDIR)/var
 
 .PHONY: install run test test-sqlite test-postgres lint format bench messages clean
 
@@ -24,14 +24,14 @@ run: install
 test: install lint test-sqlite test-postgres
 
 test-sqlite: install
-	KAOHE_ENV=test KAOHE_DATA_DIR=var/test DATABASE_URL= \
+	KAOHE_ENV=test KAOHE_DATA_DIR=$(CURDIR)/var/test DATABASE_URL= \
 		$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Runs only when KAOHE_TEST_DATABASE_URL names a PostgreSQL server (.ci/run sets it).
 test-postgres: install
 	@if [ -n "$$KAOHE_TEST_DATABASE_URL" ]; then \
 		echo "== PostgreSQL: $$KAOHE_TEST_DATABASE_URL"; \
-		KAOHE_ENV=test KAOHE_DATA_DIR=var/test DATABASE_URL="$$KAOHE_TEST_DATABASE_URL" \
+		KAOHE_ENV=test KAOHE_DATA_DIR=$(CURDIR)/var/test DATABASE_URL="$$KAOHE_TEST_DATABASE_URL" \
 			$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS); \
 	else echo "== PostgreSQL pass skipped: KAOHE_TEST_DATABASE_URL is not set"; fi
 
@@ -39,14 +39,14 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	KAOHE_DATA_DIR=var/test DATABASE_URL= $(BIN)/kaohe makemigrations --check --dry-run
+	KAOHE_DATA_DIR=$(CURDIR)/var/test DATABASE_URL= $(BIN)/kaohe makemigrations --check --dry-run
 
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 bench: install
-	KAOHE_DATA_DIR=var/bench $(BIN)/python bench/run.py
+	KAOHE_DATA_DIR=$(CURDIR)/var/bench $(BIN)/python bench/run.py
 
 # Needs GNU gettext (Debian: gettext). The compiled catalogues are committed.
 messages: install

@@ -31,11 +31,23 @@ if not SECRET_KEY:
 
 DEBUG = env_bool("KAOHE_DEBUG", not PRODUCTION)
 ALLOWED_HOSTS = env_list("KAOHE_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
-CSRF_TRUSTED_ORIGINS = env_list("KAOHE_CSRF_TRUSTED_ORIGINS")
 SITE_URL = env_str("KAOHE_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The site's own origin is trusted for CSRF, so a login behind an HTTPS proxy works.
+CSRF_TRUSTED_ORIGINS = [SITE_URL, *env_list("KAOHE_CSRF_TRUSTED_ORIGINS")]
+# Number of reverse proxies in front of kaohe whose X-Forwarded-For entries are trusted.
+TRUSTED_PROXY_COUNT = env_int("KAOHE_TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if PRODUCTION:
-    SESSION_COOKIE_SECURE = env_bool("KAOHE_SECURE_COOKIES", True)
+    SESSION_COOKIE_SECURE = env_bool("KAOHE_SECURE_COOKIES", SITE_URL.startswith("https://"))
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    SECURE_SSL_REDIRECT = env_bool("KAOHE_SSL_REDIRECT", SESSION_COOKIE_SECURE)
+    SECURE_HSTS_SECONDS = env_int("KAOHE_HSTS_SECONDS", 0)
+    # /healthz is probed over plain HTTP by load balancers and process monitors.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -55,6 +67,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ from the app itself: on-premise installs need no CDN and no extra
+    # web server, also with DEBUG off.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -128,9 +143,6 @@ LOGOUT_REDIRECT_URL = "front:login"
 LOGIN_FAILURE_LIMIT = env_int("KAOHE_LOGIN_FAILURE_LIMIT", 5)
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("KAOHE_LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)
 INVITATION_VALID_HOURS = env_int("KAOHE_INVITATION_VALID_HOURS", 72)
-# Number of reverse proxies in front of kaohe whose X-Forwarded-For entries are trusted.
-TRUSTED_PROXY_COUNT = env_int("KAOHE_TRUSTED_PROXY_COUNT", 0)
-
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
@@ -140,6 +152,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+WHITENOISE_USE_FINDERS = True  # serve straight from the apps; `collectstatic` is optional
 MEDIA_ROOT = DATA_DIR / "files"
 
 EMAIL_BACKEND = env_str(

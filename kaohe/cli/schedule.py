@@ -16,7 +16,7 @@ from django_tasks import task
 from django_tasks_db.models import DBTaskResult
 
 from kaohe.lib import clock
-from kaohe.org.tasks import purge_expired_invitations, purge_login_failures
+from kaohe.org.tasks import purge_login_failures
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,6 @@ class Job:
 
 JOBS: tuple[Job, ...] = (
     Job("purge_login_failures", dt.timedelta(hours=1), purge_login_failures.enqueue),
-    Job("purge_expired_invitations", dt.timedelta(days=1), purge_expired_invitations.enqueue),
     Job("prune_task_results", dt.timedelta(days=1), prune_task_results.enqueue),
 )
 

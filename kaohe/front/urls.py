@@ -12,6 +12,7 @@ urlpatterns = [
     path("lang/", set_language, name="set_language"),
     path("invite/<str:token>/", accounts.accept_invitation, name="accept_invitation"),
     path("me/", people.my_profile, name="my_profile"),
+    path("me/password/", accounts.change_password, name="change_password"),
     path("org/", people.org_tree, name="org_tree"),
     path("people/", people.employee_list, name="employee_list"),
     path("people/export.xlsx", people_io.export_people, name="export_people"),

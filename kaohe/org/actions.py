@@ -32,6 +32,7 @@ from kaohe.org.models import (
     RoleAssignment,
     WorkdayOverride,
     employees_visible_to_key,
+    is_former_employee,
     is_hr,
     is_hr_admin,
     reporting_subtree_sql,
@@ -187,6 +188,8 @@ def do_move_employee(
 
 
 def _unit_in_scope(actor, unit: OrgUnit) -> bool:
+    if is_former_employee(actor):
+        return False
     return actor.role_assignments.filter(
         role=Role.HR_PARTNER, org_unit__path__in=_ancestor_paths(unit.path)
     ).exists()
@@ -240,7 +243,9 @@ def do_revoke_role(actor, assignment: RoleAssignment, *, system: bool = False) -
         )
         if admins.exclude(pk=assignment.pk).count() == 0:
             raise ActionError(_("This is the last HR admin; grant the role to someone else first."))
-    assignment.delete()
+    assignment.revoked_at = clock.now()
+    assignment.revoked_by = actor if getattr(actor, "pk", None) else None
+    assignment.save(update_fields=["revoked_at", "revoked_by"])
 
 
 def token_digest(token: str) -> str:
@@ -249,8 +254,14 @@ def token_digest(token: str) -> str:
 
 @transaction.atomic
 def do_invite(actor, employee: Employee) -> tuple[Invitation, str]:
-    """Sends `employee` a one-time link to set a password. Returns the link's token."""
+    """Sends `employee` a one-time link to set a password. Returns the link's token.
+
+    HR may invite someone who has no password yet. Replacing an existing password is an
+    HR admin's decision, and never for an account that holds a role: otherwise whoever
+    controls the email address on file could take over the account.
+    """
     _require_hr_over(actor, employee)
+    _check_may_reset(actor, employee.user)
     if not employee.email:
         raise ActionError(_("%(employee)s has no email address.") % {"employee": employee})
     now = clock.now()
@@ -266,6 +277,28 @@ def do_invite(actor, employee: Employee) -> tuple[Invitation, str]:
     link = settings.SITE_URL + reverse("front:accept_invitation", args=[token])
     transaction.on_commit(lambda: _send_invitation(employee, link))
     return invitation, token
+
+
+def may_send_password_link(actor, employee: Employee) -> bool:
+    """Whether `actor` may send `employee` an invitation or password-reset link."""
+    if not Employee.objects.managed_by(actor).filter(pk=employee.pk).exists():
+        return False
+    try:
+        _check_may_reset(actor, employee.user)
+    except (PermissionDenied, ActionError):
+        return False
+    return True
+
+
+def _check_may_reset(actor, user) -> None:
+    if user is None or not user.has_usable_password():
+        return
+    if not is_hr_admin(actor):
+        raise PermissionDenied(_("Only an HR admin may reset an existing password."))
+    if user.is_superuser or user.role_assignments.exists():
+        raise ActionError(
+            _("This account holds a role; its owner changes the password under My profile.")
+        )
 
 
 def _send_invitation(employee: Employee, link: str) -> None:
@@ -299,6 +332,11 @@ def do_accept_invitation(token: str, password: str):
         Invitation.objects.select_related("employee").get(token_hash=token_digest(token)).employee
     )
     user = employee.user
+    holds_role = user is not None and (user.is_superuser or user.role_assignments.exists())
+    if holds_role and user.has_usable_password():
+        raise ActionError(
+            _("This account holds a role; its owner changes the password under My profile.")
+        )
     if user is None:
         user = get_user_model().objects.create_user(
             username=employee.employee_no, email=employee.email

@@ -116,6 +116,29 @@ def reporting_subtree_sql(manager_id: int) -> RawSQL:
     )
 
 
+def is_former_employee(user) -> bool:
+    """True when the user's employee record says they have left: they keep no role or reach."""
+    employee = getattr(user, "employee", None)
+    return employee is not None and employee.status == EmploymentStatus.TERMINATED
+
+
+def active_roles(user) -> list["RoleAssignment"]:
+    """The role assignments in force for `user` (none once they have left the company)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return []
+    if is_former_employee(user):
+        return []
+    return list(user.role_assignments.select_related("org_unit"))
+
+
+def _hr_units_q(assignments, prefix: str = "") -> Q:
+    condition = Q(pk__in=[])
+    for assignment in assignments:
+        if assignment.role == Role.HR_PARTNER and assignment.org_unit_id:
+            condition |= assignment.org_unit.descendants_q(prefix)
+    return condition
+
+
 class EmployeeQuerySet(models.QuerySet):
     def visible_to(self, user) -> "EmployeeQuerySet":
         """The employees `user` may see: the one place that decides it."""
@@ -123,16 +146,15 @@ class EmployeeQuerySet(models.QuerySet):
             return self.none()
         if user.is_superuser:
             return self
-        roles = list(user.role_assignments.select_related("org_unit"))
+        roles = active_roles(user)
         if any(r.role in COMPANY_WIDE_ROLES for r in roles):
             return self
-        condition = Q(pk__in=[])
-        for assignment in roles:
-            if assignment.role == Role.HR_PARTNER and assignment.org_unit_id:
-                condition |= assignment.org_unit.descendants_q("org_unit__")
+        condition = _hr_units_q(roles, "org_unit__")
         me = getattr(user, "employee", None)
         if me is not None:
-            condition |= Q(pk=me.pk) | Q(pk__in=reporting_subtree_sql(me.pk))
+            condition |= Q(pk=me.pk)
+            if me.status != EmploymentStatus.TERMINATED:
+                condition |= Q(pk__in=reporting_subtree_sql(me.pk))
         return self.filter(condition)
 
     def managed_by(self, user) -> "EmployeeQuerySet":
@@ -141,14 +163,10 @@ class EmployeeQuerySet(models.QuerySet):
             return self.none()
         if user.is_superuser:
             return self
-        roles = list(user.role_assignments.select_related("org_unit"))
+        roles = active_roles(user)
         if any(r.role == Role.HR_ADMIN for r in roles):
             return self
-        condition = Q(pk__in=[])
-        for assignment in roles:
-            if assignment.role == Role.HR_PARTNER and assignment.org_unit_id:
-                condition |= assignment.org_unit.descendants_q("org_unit__")
-        return self.filter(condition)
+        return self.filter(_hr_units_q(roles, "org_unit__"))
 
 
 class Employee(models.Model):
@@ -244,6 +262,13 @@ class Placement(models.Model):
         ]
 
 
+class CurrentRoleManager(models.Manager):
+    """Only assignments in force; revoked ones stay in the table as history."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(revoked_at__isnull=True)
+
+
 class RoleAssignment(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.CASCADE, related_name="role_assignments"
@@ -256,8 +281,17 @@ class RoleAssignment(models.Model):
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
     )
     granted_at = models.DateTimeField()
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    # The default manager (also behind user.role_assignments) sees current roles only.
+    objects = CurrentRoleManager()
+    history = models.Manager()  # noqa: DJ012 - the default manager must come first
 
     class Meta:
+        base_manager_name = "history"
         constraints = [
             models.CheckConstraint(
                 condition=Q(role="hr_partner", org_unit__isnull=False)
@@ -265,11 +299,13 @@ class RoleAssignment(models.Model):
                 name="role_scope_matches_role",
             ),
             models.UniqueConstraint(
-                fields=["user", "role", "org_unit"], name="role_assignment_unique"
+                fields=["user", "role", "org_unit"],
+                condition=Q(revoked_at__isnull=True),
+                name="role_assignment_unique",
             ),
             models.UniqueConstraint(
                 fields=["user", "role"],
-                condition=Q(org_unit__isnull=True),
+                condition=Q(org_unit__isnull=True, revoked_at__isnull=True),
                 name="role_assignment_unique_companywide",
             ),
         ]
@@ -279,10 +315,8 @@ class RoleAssignment(models.Model):
 
 
 def roles_of(user) -> set[str]:
-    if not getattr(user, "is_authenticated", False):
-        return set()
-    roles = set(user.role_assignments.values_list("role", flat=True))
-    if user.is_superuser:
+    roles = {assignment.role for assignment in active_roles(user)}
+    if getattr(user, "is_superuser", False) and user.is_active:
         roles.add(Role.HR_ADMIN)
     return roles
 
@@ -300,11 +334,7 @@ def units_visible_to(user) -> models.QuerySet:
     roles = roles_of(user)
     if roles & set(COMPANY_WIDE_ROLES):
         return OrgUnit.objects.all()
-    condition = Q(pk__in=[])
-    for assignment in user.role_assignments.select_related("org_unit"):
-        if assignment.role == Role.HR_PARTNER and assignment.org_unit_id:
-            condition |= assignment.org_unit.descendants_q()
-    return OrgUnit.objects.filter(condition)
+    return OrgUnit.objects.filter(_hr_units_q(active_roles(user)))
 
 
 class Invitation(models.Model):

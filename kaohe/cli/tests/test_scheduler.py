@@ -14,7 +14,7 @@ from django_tasks_db.models import DBTaskResult, get_date_max
 
 from kaohe.cli.schedule import JOBS, Job, Scheduler, prune_task_results
 from kaohe.org.models import Invitation, LoginFailure
-from kaohe.org.tasks import purge_expired_invitations, purge_login_failures
+from kaohe.org.tasks import purge_login_failures
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
@@ -63,15 +63,6 @@ def test_purging_login_failures_keeps_those_inside_the_throttle_window(settings,
 
 
 @pytest.mark.django_db
-def test_purging_invitations_removes_only_those_expired_over_thirty_days_ago(cast, frozen):
-    gone = invitation(cast, 1, expired_days_ago=31)
-    kept = [invitation(cast, 2, expired_days_ago=29), invitation(cast, 3, expired_days_ago=-2)]
-    assert purge_expired_invitations.enqueue().return_value == 1
-    assert set(Invitation.objects.all()) == set(kept)
-    assert not Invitation.objects.filter(pk=gone.pk).exists()
-
-
-@pytest.mark.django_db
 def test_pruning_task_results_removes_finished_ones_older_than_a_week(frozen):
     old_ok = task_result("SUCCESSFUL", finished_days_ago=8)
     old_failed = task_result("FAILED", finished_days_ago=30)
@@ -94,7 +85,7 @@ def test_scheduler_once_runs_every_due_job_and_exits(cast, frozen):
     call_command("scheduler", "--once", stdout=out)
     assert out.getvalue().splitlines() == [f"enqueued {job.name}" for job in JOBS]
     assert not LoginFailure.objects.exists()
-    assert not Invitation.objects.exists()
+    assert Invitation.objects.count() == 1, "invitations are kept as a record"
     assert not DBTaskResult.objects.exists()
 
 

@@ -131,6 +131,7 @@ def test_a_weak_or_mismatched_password_is_refused_and_the_link_stays_usable(clie
 
 
 def test_an_invitation_needs_an_email_address(cast, client_for):
+    cast.olga.user = None
     cast.olga.email = ""
     cast.olga.save()
     response = client_for(cast.harry).post(reverse("front:invite", args=["E0004"]), follow=True)
@@ -141,3 +142,53 @@ def test_an_invitation_needs_an_email_address(cast, client_for):
 def test_a_manager_cannot_invite_his_reports(cast, client_for):
     response = client_for(cast.mike.user).post(reverse("front:invite", args=["E0003"]))
     assert response.status_code == 403
+
+
+def test_an_hr_partner_cannot_reset_an_existing_password(cast, client_for):
+    cast.amy.email = "attacker@example.net"
+    cast.amy.save()
+    response = client_for(cast.hazel).post(reverse("front:invite", args=["E0003"]))
+    assert response.status_code == 403
+    assert mail.outbox == []
+
+
+def test_the_hr_admin_may_reset_a_plain_employees_password(
+    cast, client_for, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for(cast.ada).post(reverse("front:invite", args=["E0003"]))
+    assert mail.outbox[-1].to == ["e0003@example.com"]
+
+
+def test_no_one_resets_the_password_of_an_account_that_holds_a_role(cast, client_for):
+    from kaohe.org.testing import grant
+
+    grant(cast.mike.user, "hr_partner", cast.south)
+    response = client_for(cast.ada).post(reverse("front:invite", args=["E0002"]), follow=True)
+    assert "此账号拥有角色" in response.content.decode()
+    assert mail.outbox == []
+
+
+def test_a_role_granted_after_the_link_was_sent_makes_the_link_useless(
+    cast, client_for, invite_link
+):
+    from kaohe.org.actions import ActionError, do_accept_invitation, do_invite
+    from kaohe.org.testing import grant
+
+    _invitation, token = do_invite(cast.ada, cast.amy)
+    grant(cast.amy.user, "auditor")
+    with pytest.raises(ActionError):
+        do_accept_invitation(token, "Qz7!vlong-pass")
+    assert Client().login(username="amy", password=PASSWORD)
+
+
+def test_everyone_changes_their_own_password_with_the_current_one(cast, client_for):
+    client = client_for(cast.amy.user)
+    page = reverse("front:change_password")
+    assert client.get(page).status_code == 200
+    wrong = {"old_password": "nope", "new_password1": "Qz7!vlong", "new_password2": "Qz7!vlong"}
+    assert client.post(page, wrong).status_code == 400
+    right = {**wrong, "old_password": PASSWORD}
+    assert client.post(page, right).status_code == 302
+    assert client.get(reverse("front:my_profile")).status_code == 200, "still logged in"
+    assert Client().login(username="amy", password="Qz7!vlong")

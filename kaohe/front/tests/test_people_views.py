@@ -48,7 +48,9 @@ def test_the_detail_page_shows_history_and_manager_chain(cast, client_for):
     page = client_for(cast.hazel).get(reverse("front:employee_detail", args=["E0003"]))
     body = page.content.decode()
     assert "马克 → 杜拉" in body and "2020-03-01" in body
-    assert "发送重设密码链接" in body
+    assert "发送重设密码链接" not in body, "only an HR admin may reset an existing password"
+    admin_view = client_for(cast.ada).get(reverse("front:employee_detail", args=["E0003"]))
+    assert "发送重设密码链接" in admin_view.content.decode()
 
 
 def test_a_manager_sees_a_report_but_no_invite_button(cast, client_for):
@@ -66,3 +68,11 @@ def test_the_org_chart_shows_the_units_in_scope(cast, client_for):
 def test_my_profile_shows_my_record(cast, client_for):
     body = client_for(cast.amy.user).get(reverse("front:my_profile")).content.decode()
     assert "E0003" in body and "马克" in body
+
+
+def test_reports_outside_the_viewers_reach_are_not_listed(cast, client_for):
+    make_employee("E0200", "南区下属", cast.south, manager=cast.amy)
+    body = client_for(cast.hazel).get(reverse("front:employee_detail", args=["E0003"]))
+    assert "南区下属" not in body.content.decode()
+    body = client_for(cast.ada).get(reverse("front:employee_detail", args=["E0003"]))
+    assert "南区下属" in body.content.decode()

@@ -34,6 +34,7 @@ MATRIX = {
     "lang/": ("open", ["post"]),
     "invite/<str:token>/": ("denied", ["get", "post"]),
     "me/": ("filtered", ["get"]),
+    "me/password/": ("filtered", ["get", "post"]),
     "org/": ("filtered", ["get"]),
     "people/": ("filtered", ["get"]),
     "people/export.xlsx": ("filtered", ["get"]),

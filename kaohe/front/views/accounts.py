@@ -2,8 +2,15 @@
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import authenticate, login, logout, password_validation
+from django.contrib.auth import (
+    authenticate,
+    login,
+    logout,
+    password_validation,
+    update_session_auth_hash,
+)
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -111,3 +118,16 @@ def invite(request, employee_no: str):
             request, _("An invitation was sent to %(email)s.") % {"email": employee.email}
         )
     return redirect("front:employee_detail", employee_no=employee.employee_no)
+
+
+@login_required
+def change_password(request):
+    """Anyone signed in changes their own password, proving they know the current one."""
+    form = PasswordChangeForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        update_session_auth_hash(request, user)
+        messages.success(request, _("Your password has been changed."))
+        return redirect("front:my_profile")
+    status = 400 if form.errors else 200
+    return render(request, "front/change_password.html", {"form": form}, status=status)

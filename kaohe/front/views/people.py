@@ -7,6 +7,7 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
+from kaohe.org.actions import may_send_password_link
 from kaohe.org.models import (
     COMPANY_WIDE_ROLES,
     Employee,
@@ -114,9 +115,11 @@ def employee_detail(request, employee_no: str):
     context = {
         "employee": employee,
         "chain": _manager_chain(employee),
-        "reports": employee.reports.select_related("org_unit").order_by("employee_no"),
+        # Reports outside the viewer's reach (e.g. in another HR partner's unit) stay hidden.
+        "reports": visible.filter(manager=employee).order_by("employee_no"),
         "history": history.order_by("-valid_from"),
-        "can_manage": Employee.objects.managed_by(request.user).filter(pk=employee.pk).exists(),
+        "can_send_link": may_send_password_link(request.user, employee),
+        "has_password": employee.user_id is not None and employee.user.has_usable_password(),
     }
     return render(request, "front/employee_detail.html", context)
 

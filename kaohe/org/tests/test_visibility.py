@@ -54,3 +54,25 @@ def test_only_hr_may_change_employees(cast):
 def test_units_visible_follow_the_hr_scope(cast):
     assert set(units_visible_to(cast.hazel)) == {cast.east, cast.east_sales}
     assert set(units_visible_to(cast.amy.user)) == set()
+
+
+def test_someone_who_left_keeps_only_their_own_record(cast):
+    from kaohe.org.testing import grant
+
+    grant(cast.mike.user, "hr_partner", cast.south)
+    cast.mike.status = "terminated"
+    cast.mike.save()
+    assert visible(cast.mike.user) == {"E0002"}
+    assert Employee.objects.managed_by(cast.mike.user).count() == 0
+    assert set(units_visible_to(cast.mike.user)) == set()
+
+
+def test_a_revoked_role_gives_no_reach_but_stays_on_record(cast):
+    from kaohe.org.actions import do_revoke_role
+    from kaohe.org.models import RoleAssignment
+
+    assignment = RoleAssignment.objects.get(user=cast.hazel)
+    do_revoke_role(cast.ada, assignment)
+    assert visible(cast.hazel) == set()
+    kept = RoleAssignment.history.get(pk=assignment.pk)
+    assert kept.revoked_by == cast.ada and kept.revoked_at is not None
