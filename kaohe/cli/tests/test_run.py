@@ -110,3 +110,16 @@ def test_when_one_child_dies_run_stops_the_others_and_exits_non_zero(env):
             assert "web exited with code" in run.output()
         finally:
             run.stop()
+
+
+def test_in_production_the_web_server_is_gunicorn(env):
+    port = free_port()
+    production = {**env, "KAOHE_ENV": "production", "KAOHE_SECRET_KEY": "x" * 50}
+    run = Run(production, f"127.0.0.1:{port}")
+    try:
+        assert wait_for_health(f"http://127.0.0.1:{port}/healthz", run) == 200
+        assert "gunicorn" in run.output()
+        run.process.send_signal(signal.SIGINT)
+        assert run.process.wait(timeout=15) == 0, run.output()
+    finally:
+        run.stop()

@@ -6,6 +6,7 @@ import sys
 import threading
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 PR_SET_PDEATHSIG = 1
@@ -36,17 +37,26 @@ class Command(BaseCommand):
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, supervisor.request_stop)
         supervisor.start(
-            web=["runserver", addr, "--noreload"],
-            worker=["db_worker", "--no-reload"],
-            scheduler=["scheduler"],
+            web=web_command(addr),
+            worker=["-m", "kaohe", "db_worker", "--no-reload"],
+            scheduler=["-m", "kaohe", "scheduler"],
         )
         died = supervisor.wait()
         if died:
             raise CommandError(f"{died} exited; stopped the others.")
 
 
+def web_command(addr: str) -> list[str]:
+    """Django's development server, or gunicorn when KAOHE_ENV=production."""
+    if not settings.PRODUCTION:
+        return ["-m", "kaohe", "runserver", addr, "--noreload"]
+    workers = os.environ.get("KAOHE_WEB_WORKERS") or "3"
+    return ["-m", "gunicorn", "kaohe.wsgi:application", "--bind", addr,
+            "--workers", workers, "--access-logfile", "-"]  # fmt: skip
+
+
 class Supervisor:
-    """Runs named `kaohe` subcommands as children and relays their output line by line."""
+    """Runs named Python commands as children and relays their output line by line."""
 
     def __init__(self, out, stop_timeout: float) -> None:
         self.out, self.stop_timeout = out, stop_timeout
@@ -66,7 +76,7 @@ class Supervisor:
         # what `preexec_fn` must not do.
         for name, argv in commands.items():
             self.children[name] = subprocess.Popen(
-                [sys.executable, "-m", "kaohe", *argv],
+                [sys.executable, *argv],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
