@@ -35,6 +35,10 @@ of problem (`https://kaohe.dev/problems/validation`, `.../unauthorized`, `.../fo
 `.../not-found`, ...); `title` and `detail` follow `Accept-Language` (zh-Hans or en);
 invalid input lists every rejected field in `errors`.
 
+**Retries.** Send an `Idempotency-Key` header (any unique string, up to 255 characters) with
+a POST: a retry with the same key and the same request returns the first response (marked
+`Idempotency-Replayed: true`) for 24 hours; the same key with a different request is 422.
+
 **Lists** are paged by an opaque `cursor`: pass the `next_cursor` of one page to get the
 next; it is null on the last page.
 """

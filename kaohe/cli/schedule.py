@@ -15,6 +15,7 @@ from django.db import DatabaseError
 from django_tasks import task
 from django_tasks_db.models import DBTaskResult
 
+from kaohe.integrations.tasks import purge_idempotent_requests
 from kaohe.lib import clock
 from kaohe.org.tasks import purge_login_failures
 
@@ -41,6 +42,7 @@ class Job:
 JOBS: tuple[Job, ...] = (
     Job("purge_login_failures", dt.timedelta(hours=1), purge_login_failures.enqueue),
     Job("prune_task_results", dt.timedelta(days=1), prune_task_results.enqueue),
+    Job("purge_idempotent_requests", dt.timedelta(hours=1), purge_idempotent_requests.enqueue),
 )
 
 
