@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
 from django.db.models import Q
 from django.utils.translation import gettext as _
@@ -37,6 +38,14 @@ from kaohe.org.models import (
     employees_visible_to_key,
     is_hr,
     units_visible_to,
+)
+from kaohe.org.validators import (
+    CONTROL,
+    EMPLOYEE_NO_PATTERN,
+    ORG_CODE_PATTERN,
+    RESERVED_EMPLOYEE_NOS,
+    SPACE,
+    employee_no_problem,
 )
 
 # --- who is calling ---------------------------------------------------------------------
@@ -133,14 +142,9 @@ def auth_for(scope: str | None = None) -> list:
 
 # --- what goes in and out ---------------------------------------------------------------
 
-# Spelled out rather than \s, which regex engines (Python, Rust, ECMAScript) read apart.
-_CONTROL = r"\x00-\x1f\x7f-\x9f"
-_SPACE = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-_PRINTABLE = f"^[^{_CONTROL}]*$"
-_NOT_BLANK = f"^[^{_CONTROL}]*[^{_CONTROL}{_SPACE}][^{_CONTROL}]*$"
-# No spaces or slashes, and no leading dot, so a number is always one path segment.
-_NUMBER = f"^[^{_CONTROL}{_SPACE}/.][^{_CONTROL}{_SPACE}/]*$"
-_CODE = f"^[^{_CONTROL}{_SPACE}/]+$"
+# Employee numbers and unit codes follow kaohe/org/validators.py, as the import does.
+_PRINTABLE = f"^[^{CONTROL}]*$"
+_NOT_BLANK = f"^[^{CONTROL}]*[^{CONTROL}{SPACE}][^{CONTROL}]*$"
 _EMAIL = r"^$|^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
 _MOBILE = r"^[0-9+() -]*$"
 _DATE = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
@@ -161,6 +165,24 @@ def _text(max_length: int, pattern: str = _PRINTABLE, min_length: int = 0):
     return Annotated[str, constraints, AfterValidator(_valid_unicode)]
 
 
+def _not_reserved(value: str) -> str:
+    problem = employee_no_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _any_case(word: str) -> str:
+    """A pattern matching `word` in any case, for engines without a case-insensitive flag."""
+    return "".join(
+        f"[{c.lower()}{c.upper()}]" if c.lower() != c.upper() else re.escape(c) for c in word
+    )
+
+
+# The words the people pages use as paths, in any case: documented as what a number is not.
+_RESERVED = "^(" + "|".join(_any_case(word) for word in sorted(RESERVED_EMPLOYEE_NOS)) + ")$"
+
+
 def _iso_date(value: object) -> dt.date:
     """Only "YYYY-MM-DD" strings: no timestamps, no datetimes."""
     if not isinstance(value, str) or not re.fullmatch(_DATE, value):
@@ -176,8 +198,19 @@ IsoDate = Annotated[
     BeforeValidator(_iso_date),
     WithJsonSchema({"type": "string", "format": "date", "pattern": _DATE}),
 ]
-EmployeeNo = _text(32, _NUMBER)
-UnitCode = _text(50, _CODE)
+EmployeeNo = Annotated[
+    _text(32, EMPLOYEE_NO_PATTERN),
+    AfterValidator(_not_reserved),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 32,
+            "pattern": EMPLOYEE_NO_PATTERN,
+            "not": {"pattern": _RESERVED},
+        }
+    ),
+]
+UnitCode = _text(50, ORG_CODE_PATTERN)
 StatusName = Literal[tuple(EmploymentStatus.values)]  # type: ignore[valid-type]
 
 
@@ -190,7 +223,7 @@ class EmployeeFilters(Schema):
     q: _query(_text(100), maxLength=100, pattern=_PRINTABLE) = Field(  # type: ignore[valid-type]
         None, description="Part of the name or the employee number."
     )
-    org_unit: _query(UnitCode, maxLength=50, pattern=_CODE) = Field(  # type: ignore[valid-type]
+    org_unit: _query(UnitCode, maxLength=50, pattern=ORG_CODE_PATTERN) = Field(  # type: ignore[valid-type]
         None, description="A unit code; the units below it are included."
     )
     status: _query(StatusName, enum=EmploymentStatus.values) = None  # type: ignore[valid-type]
@@ -332,7 +365,8 @@ def list_employees(request, filters: Query[EmployeeFilters]):
     summary="Get one employee",
 )
 def get_employee(
-    request, employee_no: str = Path(..., max_length=32, pattern=_NUMBER, example="E0042")
+    request,
+    employee_no: str = Path(..., max_length=32, pattern=EMPLOYEE_NO_PATTERN, example="E0042"),
 ):
     """One employee within the caller's reach; anyone else is a 404. Scope: `employees:read`."""
     employee = (
@@ -372,6 +406,12 @@ def upsert_employee(request, employee: EmployeeIn):
     data = employee.model_dump(exclude_unset=True)
     try:
         saved, created = do_upsert_employee(caller.user, data, via_key=caller.key)
+    except PermissionDenied:
+        # The caller's scope and role were checked by auth_for, so what is left is an
+        # existing employee outside the caller's reach. GET answers 404 for them; here the
+        # answer cannot hide that the number is taken, but it says no more than that.
+        detail = _("Employee number %(no)s is not available to you.")
+        raise ProblemError(403, detail % {"no": employee.employee_no}) from None
     except IntegrityError:
         detail = _("Another request changed this employee at the same moment; try again.")
         raise ProblemError(409, detail) from None

@@ -23,6 +23,7 @@ from kaohe.lib import clock, tabular
 from kaohe.lib.tabular import CellError, date_cell, email_cell, required, text_cell, word_cell
 from kaohe.org.actions import company_today
 from kaohe.org.models import Employee, EmploymentStatus, OrgUnit, Placement, Role
+from kaohe.org.validators import ORG_CODE_PATTERN, employee_no_problem
 
 # Rows per IN (...) lookup and per bulk write; SQLite allows 999 parameters a statement.
 CHUNK = 900
@@ -140,11 +141,24 @@ def _max_length(model, key: str) -> int:
     return model._meta.get_field(key).max_length
 
 
+def _employee_no(parse: tabular.Parser) -> tabular.Parser:
+    """`parse`, then the rule every employee number follows (kaohe/org/validators.py):
+    one path segment, and none of the words the people pages use as paths."""
+
+    def parse_employee_no(value: Any) -> str:
+        number = parse(value)
+        if number and (problem := employee_no_problem(number)):
+            raise CellError(problem)
+        return number
+
+    return parse_employee_no
+
+
 PARSERS = {
-    "employee_no": required(text_cell(_max_length(Employee, "employee_no"))),
+    "employee_no": _employee_no(required(text_cell(_max_length(Employee, "employee_no")))),
     "name": required(text_cell(_max_length(Employee, "name"))),
     "org_unit": required(text_cell(_max_length(OrgUnit, "code"))),
-    "manager": text_cell(_max_length(Employee, "employee_no")),
+    "manager": _employee_no(text_cell(_max_length(Employee, "employee_no"))),
     "position": text_cell(_max_length(Employee, "position")),
     "gender": word_cell(GENDER_WORDS, blank=""),
     "birth_date": date_cell,
@@ -334,7 +348,8 @@ class ImportPlan:
     # loading
 
     def _load_units(self) -> dict[str, OrgUnit]:
-        codes = {row.values["org_unit"] for row in self.rows if row.values.get("org_unit")}
+        codes = {row.values.get("org_unit") or "" for row in self.rows}
+        codes = {code for code in codes if _possible_code(code)}
         units = {}
         for chunk in _chunks(sorted(codes)):
             units.update((unit.code, unit) for unit in OrgUnit.objects.filter(code__in=chunk))
@@ -387,6 +402,7 @@ class ImportPlan:
     def _check_units(self) -> None:
         for row in self.rows:
             code = row.values.get("org_unit")
+            # A code that cannot be a unit's (a slash, a space) is not looked up at all.
             if code and code not in self.units:
                 message = _("There is no org unit %(code)s.") % {"code": code}
                 self._error(row, "org_unit", message)
@@ -449,7 +465,8 @@ class ImportPlan:
                 self._error(row, "org_unit", message % {"code": unit.code})
         managed = self._managed_existing()
         for no in self.existing.keys() - managed:
-            message = _("You may not change employee %(no)s.") % {"no": no}
+            # Worded as the API's answer, so neither says more than that the number is taken.
+            message = _("Employee number %(no)s is not available to you.") % {"no": no}
             self._error(self.in_file[no], "employee_no", message)
 
     def _managed_existing(self) -> set[str]:
@@ -647,6 +664,11 @@ def _cycle_message(cycle: list[str], shown: int = 6) -> str:
         return _("An employee cannot be their own manager.")
     path = [*cycle, cycle[0]] if len(cycle) <= shown else [*cycle[:shown], "…"]
     return _("The manager chain would form a cycle: %(path)s.") % {"path": " → ".join(path)}
+
+
+def _possible_code(code: str) -> bool:
+    """Whether `code` could be an org unit's code (kaohe/org/validators.py)."""
+    return re.fullmatch(ORG_CODE_PATTERN, code) is not None
 
 
 def _moves(fields: Iterable[str]) -> bool:

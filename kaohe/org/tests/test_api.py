@@ -204,6 +204,10 @@ def test_harry_may_not_change_amy_nor_hire_into_east(cast, client_for):
     moved = post(harry, new_hire("E0003", org_unit="SOUTH"))
     assert_problem(moved, 403, "forbidden")
     assert "艾米" not in moved.content.decode()
+    english = assert_problem(
+        post(harry, new_hire("E0003", org_unit="SOUTH"), "en"), 403, "forbidden"
+    )
+    assert english["detail"] == "Employee number E0003 is not available to you."
     hired = assert_problem(post(harry, new_hire(org_unit="EAST-S")), 422, "validation")
     assert [e["field"] for e in hired["errors"]] == ["org_unit"]
     cast.amy.refresh_from_db()
@@ -217,6 +221,15 @@ def test_a_key_limited_to_south_may_not_hire_into_east_nor_name_an_east_manager(
     # E0002 exists, but outside the key's reach it reads as unknown.
     body = post(headers, new_hire(org_unit="SOUTH", manager="E0002"), language="en").json()
     assert body["errors"][0]["message"] == "There is no employee E0002."
+
+
+def test_a_key_gets_the_same_neutral_answer_for_a_number_out_of_its_reach(cast, key):
+    body = post(key(units=[cast.south]), new_hire("E0003", org_unit="SOUTH"), language="en")
+    assert assert_problem(body, 403, "forbidden")["detail"] == (
+        "Employee number E0003 is not available to you."
+    )
+    cast.amy.refresh_from_db()
+    assert cast.amy.org_unit == cast.east_sales
 
 
 # --- listing ----------------------------------------------------------------------------
@@ -458,6 +471,31 @@ def test_garbage_is_refused_instead_of_coerced(cast, key, field, value, code):
     assert not Employee.objects.filter(employee_no="E0100").exists()
 
 
+@pytest.mark.parametrize("number", ["import", "Import", "export.xlsx", "EXPORT.XLSX"])
+def test_the_words_the_people_pages_use_as_paths_are_no_employee_numbers(cast, key, number):
+    body = assert_problem(post(key(), new_hire(number), language="en"), 422, "validation")
+    assert body["errors"] == [
+        {
+            "location": "body",
+            "field": "employee_no",
+            "code": "value_error",
+            "message": f"{number} is reserved and cannot be an employee number.",
+        }
+    ]
+    as_manager = assert_problem(post(key(), new_hire(manager=number)), 422, "validation")
+    assert [(e["field"], e["code"]) for e in as_manager["errors"]] == [("manager", "value_error")]
+    assert not Employee.objects.filter(employee_no__in=[number, "E0100"]).exists()
+
+
+@pytest.mark.parametrize("number", ["A/1", " E1", ".x", "E\u30001"])
+def test_a_number_that_is_not_one_path_segment_is_refused(cast, key, number):
+    body = assert_problem(post(key(), new_hire(number)), 422, "validation")
+    assert [(e["field"], e["code"]) for e in body["errors"]] == [
+        ("employee_no", "string_pattern_mismatch")
+    ]
+    assert Employee.objects.count() == 4
+
+
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b""])
 def test_a_body_that_is_not_an_object_is_a_problem(cast, key, raw):
     response = Client().post(
@@ -479,6 +517,10 @@ def test_the_openapi_document_is_3_1_and_declares_problems_for_errors(cast):
     detail = document["paths"]["/api/v1/employees/{employee_no}"]["get"]["responses"]
     assert "404" in detail
     assert document["components"]["schemas"]["EmployeeIn"]["additionalProperties"] is False
+    number = document["components"]["schemas"]["EmployeeIn"]["properties"]["employee_no"]
+    reserved = re.compile(number["not"]["pattern"])
+    assert reserved.fullmatch("Export.Xlsx") and reserved.fullmatch("IMPORT")
+    assert not reserved.fullmatch("imports") and not reserved.fullmatch("E0042")
 
 
 def test_the_docs_page_loads_nothing_from_other_sites(cast):

@@ -13,7 +13,7 @@ from kaohe.lib import tabular
 from kaohe.org import people_io
 from kaohe.org.models import Employee, Placement
 from kaohe.org.people_io import export_people, import_people
-from kaohe.org.testing import make_employee
+from kaohe.org.testing import make_employee, make_unit
 
 pytestmark = pytest.mark.django_db
 
@@ -239,6 +239,61 @@ def test_a_manager_neither_in_the_file_nor_in_kaohe_is_reported(cast):
     assert "E9999" in message_at(result, 2, "manager")
 
 
+UNUSABLE_NUMBERS = {
+    "A/1": "An employee number may not contain spaces or slashes, nor start with a dot.",
+    "E 1": "An employee number may not contain spaces or slashes, nor start with a dot.",
+    "E\u30001": "An employee number may not contain spaces or slashes, nor start with a dot.",
+    ".x": "An employee number may not contain spaces or slashes, nor start with a dot.",
+    "import": "import is reserved and cannot be an employee number.",
+    "EXPORT.XLSX": "EXPORT.XLSX is reserved and cannot be an employee number.",
+}
+
+
+@pytest.mark.parametrize("bad", UNUSABLE_NUMBERS)
+def test_a_number_that_cannot_be_one_path_segment_or_is_reserved_is_refused(cast, bad):
+    result = run(csv_file(person("E1001", "甲"), person(bad, "乙")))
+    assert problems(result) == {(3, "employee_no")}
+    assert message_at(result, 3, "employee_no") == UNUSABLE_NUMBERS[bad]
+    assert Employee.objects.count() == 4 and Placement.objects.count() == 4
+
+
+@pytest.mark.parametrize("bad", UNUSABLE_NUMBERS)
+def test_an_unusable_manager_number_is_refused(cast, bad):
+    result = run(csv_file(person("E1001", "甲"), person("E1002", "乙", manager=bad)))
+    assert problems(result) == {(3, "manager")}
+    assert message_at(result, 3, "manager") == UNUSABLE_NUMBERS[bad]
+    assert Employee.objects.count() == 4 and Placement.objects.count() == 4
+
+
+def test_an_unusable_number_in_chinese_columns_names_the_chinese_column(cast):
+    file = csv_file({"工号": "E1001", "姓名": "甲", "组织编码": "EAST-S", "入职日期": "2024-01-02",
+                     "直属上级工号": "a/b"})  # fmt: skip
+    assert problems(run(file)) == {(2, "直属上级工号")}
+
+
+def test_spaces_around_a_number_are_trimmed_like_any_cell(cast):
+    result = run(csv_file(person(" E1001\u3000", "甲", manager=" E0002 ")))
+    assert result.ok, result.errors
+    assert Employee.objects.get(employee_no="E1001").manager == cast.mike
+
+
+def test_an_org_unit_code_no_unit_can_have_is_not_looked_up(cast):
+    make_unit("EAST/S", "斜杠部门", cast.east)  # made before codes followed the rule
+    result = run(csv_file(person("E1001", "甲", org_unit="EAST/S")))
+    assert problems(result) == {(2, "org_unit")}
+    assert message_at(result, 2, "org_unit") == "There is no org unit EAST/S."
+    assert not Employee.objects.filter(employee_no="E1001").exists()
+
+
+def test_the_people_list_renders_after_an_import(cast, client_for):
+    rows = [person("E1001", "甲", manager="E0002"), person("x.1", "乙", manager="E1001")]
+    assert run(csv_file(*rows)).ok
+    response = client_for(cast.ada).get("/people/")
+    assert response.status_code == 200
+    assert "/people/x.1/" in response.content.decode()
+    assert client_for(cast.ada).get("/people/x.1/").status_code == 200
+
+
 def test_a_duplicate_employee_number_is_reported_on_the_later_row(cast):
     result = run(csv_file(person("E1001", "甲"), person("E1002", "乙"), person("E1001", "丙")))
     assert problems(result) == {(4, "employee_no")}
@@ -337,6 +392,8 @@ def test_an_hr_partner_cannot_place_people_in_units_outside_her_scope(cast):
 def test_an_hr_partner_cannot_change_an_existing_employee_outside_her_scope(cast):
     result = run(csv_file(person("E0003", "艾米", org_unit="SOUTH")), actor=cast.harry)
     assert problems(result) == {(2, "employee_no")}
+    # Neutral, and worded as the API's answer: nothing about who the employee is.
+    assert message_at(result, 2, "employee_no") == "Employee number E0003 is not available to you."
     cast.amy.refresh_from_db()
     assert cast.amy.org_unit == cast.east_sales
 
