@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "ninja",
     "django_tasks",
     "django_tasks_db",
+    "kaohe.ledger",
     "kaohe.org",
     "kaohe.integrations",
     "kaohe.front",

@@ -1,0 +1,150 @@
+"""The evidence ledger's tables. Entries and tree nodes are written once and never changed.
+
+The ledger knows subjects as plain identifiers (an employee number, a document id); who may
+see an entry is decided where it is shown.
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+# A node's primary key packs (level, index): level * NODE_LEVEL_FACTOR + index.
+NODE_LEVEL_FACTOR = 1 << 56
+
+
+class AppendOnlyError(Exception):
+    """Raised on any attempt to change or delete a written ledger row."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError(f"{self.model.__name__} rows cannot be updated")
+
+    def delete(self):
+        raise AppendOnlyError(f"{self.model.__name__} rows cannot be deleted")
+
+    _raw_delete = delete
+
+
+class AppendOnlyModel(models.Model):
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(f"{type(self).__name__} rows cannot be updated")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{type(self).__name__} rows cannot be deleted")
+
+
+class LogHead(models.Model):
+    """The single ordering point: one row (pk=1) holding the log's id and its size."""
+
+    log_id = models.CharField(max_length=64)
+    size = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(pk=1), name="loghead_singleton"),
+            models.CheckConstraint(condition=models.Q(size__gte=0), name="loghead_size_nonneg"),
+        ]
+
+
+class Entry(AppendOnlyModel):
+    """One leaf of the log. `body` is the canonical JSON (RFC 8785) the leaf hash covers;
+    the other columns repeat parts of it for searching and are checked against it."""
+
+    index = models.BigIntegerField(primary_key=True)
+    kind = models.CharField(_("kind"), max_length=64)
+    employee_no = models.CharField(_("employee number"), max_length=32, blank=True)
+    subject = models.CharField(_("subject"), max_length=500)
+    actor = models.CharField(_("actor"), max_length=200)
+    at = models.DateTimeField(_("time"))
+    body = models.TextField()
+    leaf_hash = models.BinaryField(max_length=32)
+
+    class Meta:
+        ordering = ["index"]
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        indexes = [
+            # The audit page: one employee's entries, newest first.
+            models.Index(fields=["employee_no", "-index"], name="entry_employee_idx"),
+            models.Index(fields=["kind", "-index"], name="entry_kind_idx"),
+            models.Index(fields=["at"], name="entry_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.index} {self.kind}"
+
+
+class Node(AppendOnlyModel):
+    """The hash of a complete subtree: leaves [index * 2**level, (index + 1) * 2**level).
+
+    Level 0 holds the leaf hashes. Roots and proofs at any size are folds of O(log n) of
+    these, fetched in one query.
+    """
+
+    id = models.BigIntegerField(primary_key=True)
+    hash = models.BinaryField(max_length=32)
+
+    @staticmethod
+    def key(level: int, index: int) -> int:
+        return level * NODE_LEVEL_FACTOR + index
+
+
+class SigningKey(models.Model):
+    """A public key that has signed checkpoints. Retired keys stay, so old checkpoints verify.
+    The private key lives only in the key file."""
+
+    key_id = models.CharField(max_length=64, unique=True)
+    algorithm = models.CharField(max_length=20, default="Ed25519")
+    public_key = models.CharField(max_length=100)  # base64 of the 32 raw bytes
+    created_at = models.DateTimeField()
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.key_id
+
+
+class TimestampStatus(models.TextChoices):
+    NONE = "none", _("not requested")
+    PENDING = "pending", _("pending")
+    STAMPED = "stamped", _("timestamped")
+    FAILED = "failed", _("failed, will retry")
+
+
+class Checkpoint(models.Model):
+    """A signed tree head. `body` is the canonical JSON that `signature` covers."""
+
+    tree_size = models.BigIntegerField()
+    root_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    key_id = models.CharField(max_length=64)
+    body = models.TextField()
+    signature = models.CharField(max_length=100)
+    timestamp_status = models.CharField(
+        max_length=10, choices=TimestampStatus.choices, default=TimestampStatus.NONE
+    )
+    timestamp_token = models.BinaryField(null=True, blank=True)
+    timestamp_error = models.TextField(blank=True)
+    timestamp_attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-tree_size", "-created_at"]
+        indexes = [
+            models.Index(fields=["-tree_size"], name="checkpoint_size_idx"),
+            # The retry sweep: checkpoints whose timestamp is still owed.
+            models.Index(
+                fields=["timestamp_status"],
+                condition=models.Q(timestamp_status__in=["pending", "failed"]),
+                name="checkpoint_tsa_owed_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.tree_size}"
