@@ -390,3 +390,56 @@ def mutated_paths(proof, root):
 def test_module_exports_what_the_ledger_app_uses():
     for name in ("subtrees", "fold", "inclusion_plan", "consistency_plan", "resolve"):
         assert name in merkle.__all__
+
+
+@pytest.mark.parametrize("start", [0, 1, 2, 5, 8, 13])
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 7, 64, 101])
+def test_extend_entries_equals_leaf_by_leaf_from_any_start(start, count):
+    d = entries(start + count)
+    builder = TreeBuilder()
+    builder.extend(leaf_hash(e) for e in d[:start])
+    leaves = builder.extend_entries(iter(d[start:]))
+    assert leaves == [leaf_hash(e) for e in d[start:]]
+    assert builder.size == start + count
+    assert builder.root() == ref_mth(d)
+
+
+@pytest.mark.parametrize("bad_at", [0, 1, 2, 5])
+def test_a_failed_extend_leaves_the_builder_as_it_was(bad_at):
+    d = entries(11)
+    builder = TreeBuilder()
+    builder.extend_entries(d[:5])
+    before = (builder.size, builder.edge())
+    batch = [*d[5:], "not bytes"]
+    batch.insert(bad_at, batch.pop())
+    with pytest.raises(TypeError):
+        builder.extend_entries(batch)
+    assert (builder.size, builder.edge()) == before
+    with pytest.raises(TypeError):
+        builder.extend([leaf_hash(d[5]), leaf_hash(d[6]), None])  # leaf 7 has to merge
+    assert (builder.size, builder.edge()) == before
+
+
+def test_runs_built_apart_join_into_the_same_tree():
+    d = entries(1000)
+    whole = TreeBuilder()
+    for lo in range(0, 1000, 256):
+        run = TreeBuilder()
+        run.extend_entries(d[lo : lo + 256])
+        if run.size == 256:
+            whole.push_subtree(8, run.root())
+        else:
+            whole.absorb(run)
+    assert whole.size == 1000
+    assert whole.root() == ref_mth(d)
+
+
+def test_a_subtree_is_refused_where_it_would_not_be_aligned():
+    builder = TreeBuilder()
+    builder.extend_entries(entries(3))
+    with pytest.raises(ValueError, match="cannot start at leaf 3"):
+        builder.push_subtree(1, EMPTY_ROOT)
+    other = TreeBuilder()
+    other.extend_entries(entries(2))
+    with pytest.raises(ValueError):
+        builder.absorb(other)
