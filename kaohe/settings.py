@@ -158,6 +158,10 @@ STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = True  # serve straight from the apps; `collectstatic` is optional
 MEDIA_ROOT = DATA_DIR / "files"
+# The evidence ledger's Ed25519 checkpoint key (created on first use, mode 0600), and an
+# optional RFC 3161 timestamping authority for checkpoints.
+LEDGER_KEY_FILE = Path(env_str("KAOHE_LEDGER_KEY_FILE") or DATA_DIR / "keys" / "ledger-ed25519.pem")
+KAOHE_TSA_URL = env_str("KAOHE_TSA_URL")
 
 EMAIL_BACKEND = env_str(
     "KAOHE_EMAIL_BACKEND",

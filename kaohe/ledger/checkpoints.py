@@ -1,0 +1,104 @@
+"""Checkpoints: the log's size and root hash at a time, signed with the company's key.
+
+The scheduler makes one every few minutes when the log grew, and actions enqueue
+`checkpoint_task` after important events. The stored `body` is the canonical JSON the
+signature covers (kaohe.lib.checkpoint); `as_document` rebuilds the signed object that
+proofs carry, with the RFC 3161 timestamp when there is one.
+"""
+
+import base64
+import json
+import logging
+
+from django.conf import settings
+from django.db import transaction
+
+from kaohe.ledger import keys, tree
+from kaohe.ledger.models import Checkpoint, LogHead, TimestampStatus
+from kaohe.lib import clock
+from kaohe.lib.checkpoint import VerifyError, sign_checkpoint, signed_bytes, verify_checkpoint
+
+logger = logging.getLogger(__name__)
+
+
+def make_checkpoint(force: bool = False) -> Checkpoint | None:
+    """Signs the current tree head. Without `force`, does nothing when the log has not grown
+    since the latest checkpoint (or is empty). Asks the TSA for a timestamp if one is set."""
+    log_id, size = _head(create=force)
+    latest = latest_checkpoint()
+    if not force and (size == 0 or (latest is not None and latest.tree_size >= size)):
+        return None
+    private, key = keys.signing_key()
+    now = clock.now().replace(microsecond=0)
+    signed = sign_checkpoint(private, log_id, size, tree.root(size), now)
+    checkpoint = Checkpoint.objects.create(
+        tree_size=size,
+        root_hash=signed["root_hash"],
+        created_at=now,
+        key_id=key.key_id,
+        body=signed_bytes(signed).decode(),
+        signature=signed["signature"],
+        timestamp_status=TimestampStatus.PENDING if settings.KAOHE_TSA_URL else "none",
+    )
+    logger.info("ledger checkpoint %s: size %s, root %s", checkpoint.pk, size, signed["root_hash"])
+    if settings.KAOHE_TSA_URL:
+        from kaohe.ledger.timestamps import stamp
+
+        transaction.on_commit(lambda: stamp(checkpoint))
+    return checkpoint
+
+
+def latest_checkpoint() -> Checkpoint | None:
+    return Checkpoint.objects.order_by("-tree_size", "-pk").first()
+
+
+def covering(index: int) -> Checkpoint:
+    """The latest checkpoint, made now if none covers entry `index` yet."""
+    latest = latest_checkpoint()
+    if latest is None or latest.tree_size <= index:
+        latest = make_checkpoint() or latest_checkpoint()
+    if latest is None or latest.tree_size <= index:
+        raise LookupError(f"entry {index} is not in the log")
+    return latest
+
+
+def as_document(checkpoint: Checkpoint) -> dict:
+    """The signed checkpoint object, as proofs and the API give it."""
+    document = json.loads(checkpoint.body) | {"signature": checkpoint.signature}
+    if checkpoint.timestamp_status == TimestampStatus.STAMPED and checkpoint.timestamp_token:
+        document["timestamp"] = base64.b64encode(bytes(checkpoint.timestamp_token)).decode()
+    return document
+
+
+def checkpoint_problem(checkpoint: Checkpoint) -> str | None:
+    """Why the stored checkpoint does not hold up by itself (its root is compared with the
+    entries elsewhere), or None."""
+    try:
+        document = json.loads(checkpoint.body) | {"signature": checkpoint.signature}
+        verify_checkpoint(document, keys.public_keys())
+    except (ValueError, TypeError, VerifyError) as exc:
+        return str(exc)
+    columns = {
+        "tree_size": checkpoint.tree_size,
+        "root_hash": checkpoint.root_hash,
+        "key_id": checkpoint.key_id,
+        "time": checkpoint.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    wrong = [name for name, value in columns.items() if document[name] != value]
+    if wrong:
+        return f"its {', '.join(wrong)} column(s) disagree with the signed body"
+    if checkpoint.timestamp_status == TimestampStatus.STAMPED:
+        from kaohe.ledger.timestamps import token_problem
+
+        return token_problem(bytes(checkpoint.timestamp_token or b""), checkpoint.body.encode())
+    return None
+
+
+def _head(create: bool) -> tuple[str, int]:
+    head = LogHead.objects.filter(pk=1).values_list("log_id", "size").first()
+    if head is None and create:
+        from kaohe.ledger.log import ensure_head
+
+        ensure_head()
+        head = LogHead.objects.filter(pk=1).values_list("log_id", "size").first()
+    return head or ("", 0)

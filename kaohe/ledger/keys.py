@@ -1,0 +1,96 @@
+"""The company's Ed25519 checkpoint key: a PEM file readable by its owner only, created on
+first use, and a SigningKey row for every public key that ever signed, so old checkpoints
+keep verifying after a rotation."""
+
+import base64
+import logging
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.conf import settings
+from django.db import transaction
+
+from kaohe.ledger.models import SigningKey
+from kaohe.lib import clock
+from kaohe.lib.checkpoint import key_id, public_key_raw
+
+logger = logging.getLogger(__name__)
+
+
+def signing_key() -> tuple[Ed25519PrivateKey, SigningKey]:
+    """The current private key (created when there is none yet) and its registered row."""
+    path = Path(settings.LEDGER_KEY_FILE)
+    if not path.exists():
+        _write_new_key(path, Ed25519PrivateKey.generate())
+    private = _read_key(path)
+    return private, register(private)
+
+
+def register(private: Ed25519PrivateKey) -> SigningKey:
+    raw = public_key_raw(private)
+    row, _created = SigningKey.objects.get_or_create(
+        key_id=key_id(raw),
+        defaults={"public_key": base64.b64encode(raw).decode(), "created_at": clock.now()},
+    )
+    return row
+
+
+def public_keys() -> dict[str, bytes]:
+    """Every public key that ever signed a checkpoint, current and retired, by key id."""
+    rows = SigningKey.objects.values_list("key_id", "public_key")
+    return {kid: base64.b64decode(b64) for kid, b64 in rows}
+
+
+def rotate_key() -> SigningKey:
+    """Makes a new current key; the old file moves to retired/<key id>.pem and its row is
+    marked retired (its public key stays, so what it signed still verifies)."""
+    path = Path(settings.LEDGER_KEY_FILE)
+    _, old_row = signing_key()
+    retired = path.parent / "retired" / f"{old_row.key_id}.pem"
+    retired.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    new_private = Ed25519PrivateKey.generate()
+    with transaction.atomic():
+        new_row = register(new_private)
+        SigningKey.objects.filter(pk=old_row.pk, retired_at=None).update(retired_at=clock.now())
+        os.replace(path, retired)
+        if not _write_new_key(path, new_private):
+            raise RuntimeError(f"{path} reappeared while the key was being rotated")
+    logger.info("ledger signing key %s retired, %s is current", old_row.key_id, new_row.key_id)
+    return new_row
+
+
+def _read_key(path: Path) -> Ed25519PrivateKey:
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        logger.warning("%s is readable by others (mode %o); chmod 600 it", path, mode & 0o777)
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path} does not hold an Ed25519 private key")
+    return key
+
+
+def _write_new_key(path: Path, private: Ed25519PrivateKey) -> bool:
+    """Writes the key beside its place, then links it in: of two processes creating the
+    first key at once, exactly one wins (True) and the other reads the winner's key."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".new-key-")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+    return True

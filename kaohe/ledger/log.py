@@ -1,0 +1,158 @@
+"""Appending to the log: the one way an entry, and the tree nodes it completes, are written.
+
+The log has a single ordering point, the LogHead row. `append` raises its size with a
+conditional UPDATE; on PostgreSQL that row stays locked until the caller's transaction ends,
+and on SQLite the IMMEDIATE transaction (see settings) already holds the database's write
+lock. So indexes come out 0, 1, 2, ... without gaps or duplicates, and an entry exists
+exactly when the caller's change commits.
+"""
+
+import datetime as dt
+import uuid
+
+from django.db import connection, transaction
+
+from kaohe.ledger import body
+from kaohe.ledger.body import EntryError
+from kaohe.ledger.models import Entry, LogHead, Node
+from kaohe.lib import clock, merkle
+from kaohe.lib.http import client_ip
+
+__all__ = ["EntryError", "append"]
+
+MAX_USER_AGENT = 1000
+
+
+def append(kind: str, subject: dict[str, str], actor: str, payload: dict, request=None) -> Entry:
+    """Appends one entry inside the caller's transaction and returns it.
+
+    Call it as the last write of an action: on PostgreSQL the log stays locked for other
+    appenders from here until the transaction commits, so work done after it (or a lock
+    taken after it) holds up every other writer.
+    """
+    parts = body.prepare(kind, subject, actor, payload, _request_part(request))
+    with transaction.atomic(savepoint=False):
+        log_id, index = claim()
+        at = now_ms()
+        text = body.assemble(log_id, index, at, parts)
+        entry = Entry(
+            index=index,
+            kind=kind,
+            employee_no=subject.get("employee", ""),
+            subject=parts.subject.decode(),
+            actor=actor,
+            at=at,
+            body=text.decode(),
+            leaf_hash=merkle.leaf_hash(text),
+        )
+        _insert(entry, _completed_nodes(index, entry.leaf_hash))
+        entry._state.adding = False
+    return entry
+
+
+def _request_part(request) -> dict | None:
+    if request is None:
+        return None
+    user_agent = request.META.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT]
+    return {"ip": client_ip(request), "user_agent": user_agent}
+
+
+def claim(count: int = 1) -> tuple[str, int]:
+    """Raises the log's size by `count` under its lock; returns (log_id, the first new index)."""
+    row = _raise_size(count)
+    if row is None:  # the first entry ever
+        ensure_head()
+        row = _raise_size(count)
+    log_id, size = row
+    return log_id, size - count
+
+
+def ensure_head() -> None:
+    """Creates the log head with a new random log id; of concurrent callers one insert wins."""
+    LogHead.objects.bulk_create(
+        [LogHead(pk=1, log_id=uuid.uuid4().hex, size=0)], ignore_conflicts=True
+    )
+
+
+def now_ms() -> dt.datetime:
+    """Now, cut to whole milliseconds so the `at` column holds exactly what the body says."""
+    now = clock.now()
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _raise_size(count: int) -> tuple[str, int] | None:
+    table = connection.ops.quote_name(LogHead._meta.db_table)
+    update = f"UPDATE {table} SET size = size + %s WHERE id = 1"  # noqa: S608
+    with connection.cursor() as cursor:
+        if connection.features.can_return_columns_from_insert:  # UPDATE ... RETURNING too
+            cursor.execute(f"{update} RETURNING log_id, size", [count])
+            return cursor.fetchone()
+        cursor.execute(update, [count])
+        if cursor.rowcount == 0:
+            return None
+        cursor.execute(f"SELECT log_id, size FROM {table} WHERE id = 1")  # noqa: S608
+        return cursor.fetchone()
+
+
+def _completed_nodes(index: int, leaf: bytes) -> list[tuple[int, bytes]]:
+    """(Node.key, hash) of the leaf and of every perfect subtree it completes, reading the
+    left siblings those need in one query."""
+    siblings = [Node.key(level, (index >> level) - 1) for level in range(_trailing_ones(index))]
+    found = _stored(siblings)
+    nodes, h = [(Node.key(0, index), leaf)], leaf
+    for level, key in enumerate(siblings, start=1):
+        if key not in found:
+            raise LookupError(f"ledger node {key} is missing; run `kaohe ledger verify`")
+        h = merkle.node_hash(bytes(found[key]), h)
+        nodes.append((Node.key(level, index >> level), h))
+    return nodes
+
+
+def _stored(keys: list[int]) -> dict[int, bytes]:
+    if not keys:
+        return {}
+    table = connection.ops.quote_name(Node._meta.db_table)
+    marks = ", ".join(["%s"] * len(keys))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, hash FROM {table} WHERE id IN ({marks})", keys)  # noqa: S608
+        return dict(cursor.fetchall())
+
+
+ENTRY_COLUMNS = ("index", "kind", "employee_no", "subject", "actor", "at", "body", "leaf_hash")
+
+
+def entry_values(entry: Entry) -> list:
+    return [
+        Entry._meta.get_field(name).get_db_prep_save(getattr(entry, name), connection)
+        for name in ENTRY_COLUMNS
+    ]
+
+
+def insert_entry_sql(rows: int = 1) -> str:
+    q = connection.ops.quote_name
+    row = f"({', '.join(['%s'] * len(ENTRY_COLUMNS))})"
+    return (
+        f"INSERT INTO {q(Entry._meta.db_table)} ({', '.join(map(q, ENTRY_COLUMNS))}) "  # noqa: S608
+        f"VALUES {', '.join([row] * rows)}"
+    )
+
+
+def insert_nodes_sql(rows: int) -> str:
+    table = connection.ops.quote_name(Node._meta.db_table)
+    return f"INSERT INTO {table} (id, hash) VALUES {', '.join(['(%s, %s)'] * rows)}"  # noqa: S608
+
+
+def _insert(entry: Entry, nodes: list[tuple[int, bytes]]) -> None:
+    """Writes the entry and its nodes; on PostgreSQL in one statement (one round trip)."""
+    values, node_values = entry_values(entry), [value for node in nodes for value in node]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            sql = f"WITH e AS ({insert_entry_sql()}) {insert_nodes_sql(len(nodes))}"
+            cursor.execute(sql, values + node_values)
+        else:
+            cursor.execute(insert_entry_sql(), values)
+            cursor.execute(insert_nodes_sql(len(nodes)), node_values)
+
+
+def _trailing_ones(n: int) -> int:
+    return (~n & (n + 1)).bit_length() - 1
