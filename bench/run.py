@@ -66,7 +66,9 @@ def print_table(results: list[dict]) -> None:
             f"{r['value']:.3f} {r['unit']}",
             "—" if r["baseline"] is None else f"{r['baseline']:.3f} {r['unit']}",
             "—" if r["ratio"] is None else f"{r['ratio']:.2f}x",
-            "—" if r["target"] is None else f"≤ {r['target']}",
+            "—"
+            if r["target"] is None
+            else f"{'≥' if r['target_is'] == 'minimum' else '≤'} {r['target']}",
             "ok" if r["ok"] else "MISSED",
         )
         for r in results

@@ -20,6 +20,7 @@ from kaohe.lib.problem import (
 from kaohe.org.actions import ActionError, FieldErrors
 from kaohe.org.api import CHALLENGE, auth_for
 from kaohe.org.api import router as org_router
+from kaohe.org.evidence_api import router as evidence_router
 
 logger = logging.getLogger("kaohe.api")
 
@@ -86,6 +87,7 @@ api = KaoheAPI(
     auth=auth_for(),
 )
 api.add_router("", org_router)
+api.add_router("", evidence_router)
 
 
 @api.exception_handler(ProblemError)

@@ -27,6 +27,7 @@ class Measurement:
     unit: str = "s"
     baseline: float | None = None
     target: float | None = None
+    higher_is_better: bool = False  # then `target` is a floor instead of a ceiling
 
     @property
     def ratio(self) -> float | None:
@@ -39,7 +40,9 @@ class Measurement:
         if self.target is None:
             return True
         measured = self.ratio if self.baseline is not None else self.value
-        return measured is not None and measured <= self.target
+        if measured is None:
+            return False
+        return measured >= self.target if self.higher_is_better else measured <= self.target
 
     def as_json(self, name: str) -> dict[str, Any]:
         return {
@@ -49,6 +52,7 @@ class Measurement:
             "baseline": None if self.baseline is None else round(self.baseline, 4),
             "ratio": None if self.ratio is None else round(self.ratio, 3),
             "target": self.target,
+            "target_is": "minimum" if self.higher_is_better else "maximum",
             "ok": self.ok,
         }
 

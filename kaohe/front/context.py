@@ -12,6 +12,7 @@ def navigation(request):
         "nav_roles": roles,
         "nav_is_hr": bool(roles & {Role.HR_ADMIN, Role.HR_PARTNER}),
         "nav_is_hr_admin": Role.HR_ADMIN in roles,
+        "nav_may_audit": bool(roles & {Role.HR_ADMIN, Role.AUDITOR}),
         "nav_sees_people": bool(roles) or (employee is not None and employee.reports.exists()),
         "nav_employee": employee,
     }

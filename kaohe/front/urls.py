@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.i18n import set_language
 
-from kaohe.front.views import accounts, apikeys, company, people, people_io, roles
+from kaohe.front.views import accounts, apikeys, audit, company, people, people_io, roles
 
 app_name = "front"
 
@@ -13,6 +13,10 @@ urlpatterns = [
     path("invite/<str:token>/", accounts.accept_invitation, name="accept_invitation"),
     path("me/", people.my_profile, name="my_profile"),
     path("me/password/", accounts.change_password, name="change_password"),
+    path("me/evidence/", audit.my_evidence, name="my_evidence"),
+    path("audit/", audit.audit_log, name="audit_log"),
+    path("audit/entries/<int:index>/", audit.entry_detail, name="ledger_entry"),
+    path("audit/entries/<int:index>/proof.json", audit.entry_proof, name="ledger_entry_proof"),
     path("org/", people.org_tree, name="org_tree"),
     path("people/", people.employee_list, name="employee_list"),
     path("people/export.xlsx", people_io.export_people, name="export_people"),

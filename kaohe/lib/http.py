@@ -1,6 +1,24 @@
 """Request helpers that know nothing of kaohe's apps."""
 
+from contextvars import ContextVar
+
 from django.conf import settings
+
+# The request being answered, so evidence recorded deep inside an action can carry the
+# caller's IP and user agent without every function passing the request along.
+current_request: ContextVar = ContextVar("current_request", default=None)
+
+
+class CurrentRequestMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = current_request.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            current_request.reset(token)
 
 
 def client_ip(request) -> str | None:

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from kaohe.lib import clock
+from kaohe.org.evidence import record
 from kaohe.org.models import (
     ApiKey,
     Company,
@@ -86,6 +87,8 @@ def do_create_org_unit(actor, code: str, name: str, parent: OrgUnit | None) -> O
     unit = OrgUnit.objects.create(code=code, name=name, parent=parent, path="")
     unit.path = unit_path(parent, unit.pk)
     unit.save(update_fields=["path"])
+    payload = {"code": code, "name": name, "parent": parent.code if parent else None}
+    record("org.unit.created", actor, payload, org_unit=code)
     return unit
 
 
@@ -103,6 +106,7 @@ def do_move_org_unit(actor, unit: OrgUnit, parent: OrgUnit | None) -> OrgUnit:
     unit.parent = parent
     unit.save(update_fields=["parent"])
     unit.path = new_path
+    record("org.unit.moved", actor, {"parent": parent.code if parent else None}, org_unit=unit.code)
     return unit
 
 
@@ -184,7 +188,11 @@ def do_move_employee(
     employee.org_unit = org_unit
     if position is not None:
         employee.position = position
-    return _replace_placement(employee, actor, effective, reason, ["org_unit", "position"])
+    _replace_placement(employee, actor, effective, reason, ["org_unit", "position"])
+    payload = {"org_unit": org_unit.code, "position": employee.position,
+               "effective": effective.isoformat(), "reason": reason}  # fmt: skip
+    record("org.employee.moved", actor, payload, employee)
+    return employee
 
 
 def _unit_in_scope(actor, unit: OrgUnit) -> bool:
@@ -207,7 +215,11 @@ def do_change_manager(
     _require_hr_over(actor, employee)
     check_manager(employee, manager)
     employee.manager = manager
-    return _replace_placement(employee, actor, effective, reason, ["manager"])
+    _replace_placement(employee, actor, effective, reason, ["manager"])
+    payload = {"manager": manager.employee_no if manager else None,
+               "effective": effective.isoformat(), "reason": reason}  # fmt: skip
+    record("org.employee.manager_changed", actor, payload, employee)
+    return employee
 
 
 @transaction.atomic
@@ -223,13 +235,25 @@ def do_assign_role(
         raise ActionError(_("An HR partner needs an org unit."))
     if role != Role.HR_PARTNER:
         org_unit = None
-    assignment, _created = RoleAssignment.objects.get_or_create(
+    assignment, created = RoleAssignment.objects.get_or_create(
         user=user,
         role=role,
         org_unit=org_unit,
         defaults={"granted_by": actor, "granted_at": clock.now()},
     )
+    if created:
+        _record_role("org.role.granted", actor, assignment)
     return assignment
+
+
+def _record_role(kind: str, actor, assignment: RoleAssignment) -> None:
+    payload = {
+        "user": assignment.user.get_username(),
+        "role": assignment.role,
+        "org_unit": assignment.org_unit.code if assignment.org_unit else None,
+    }
+    employee = getattr(assignment.user, "employee", None)
+    record(kind, actor, payload, employee, user=str(assignment.user.pk))
 
 
 @transaction.atomic
@@ -246,6 +270,7 @@ def do_revoke_role(actor, assignment: RoleAssignment, *, system: bool = False) -
     assignment.revoked_at = clock.now()
     assignment.revoked_by = actor if getattr(actor, "pk", None) else None
     assignment.save(update_fields=["revoked_at", "revoked_by"])
+    _record_role("org.role.revoked", actor, assignment)
 
 
 def token_digest(token: str) -> str:
@@ -274,6 +299,9 @@ def do_invite(actor, employee: Employee) -> tuple[Invitation, str]:
         created_at=now,
         expires_at=now + dt.timedelta(hours=settings.INVITATION_VALID_HOURS),
     )
+    kind = "account.password_reset.sent" if _has_password(employee) else "account.invitation.sent"
+    payload = {"to": employee.email, "expires_at": invitation.expires_at.isoformat()}
+    record(kind, actor, payload, employee)
     link = settings.SITE_URL + reverse("front:accept_invitation", args=[token])
     transaction.on_commit(lambda: _send_invitation(employee, link))
     return invitation, token
@@ -299,6 +327,10 @@ def _check_may_reset(actor, user) -> None:
         raise ActionError(
             _("This account holds a role; its owner changes the password under My profile.")
         )
+
+
+def _has_password(employee: Employee) -> bool:
+    return employee.user is not None and employee.user.has_usable_password()
 
 
 def _send_invitation(employee: Employee, link: str) -> None:
@@ -345,6 +377,16 @@ def do_accept_invitation(token: str, password: str):
         employee.save(update_fields=["user"])
     user.set_password(password)
     user.save(update_fields=["password"])
+    record("account.password.set_by_link", user, {"username": user.get_username()}, employee)
+    return user
+
+
+@transaction.atomic
+def do_change_own_password(form):
+    """Saves a validated PasswordChangeForm (which checked the current password)."""
+    user = form.save()
+    employee = getattr(user, "employee", None)
+    record("account.password.changed", user, {"username": user.get_username()}, employee)
     return user
 
 
@@ -377,6 +419,9 @@ def do_create_api_key(
     )
     if org_units:
         key.org_units.set(org_units)
+    payload = {"name": name, "prefix": prefix, "scopes": key.scopes,
+               "org_units": sorted(unit.code for unit in org_units or [])}  # fmt: skip
+    record("api.key.created", actor, payload, api_key=prefix)
     return key, secret
 
 
@@ -416,6 +461,7 @@ def do_revoke_api_key(actor, key: ApiKey, *, system: bool = False) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = clock.now()
         key.save(update_fields=["revoked_at"])
+        record("api.key.revoked", actor, {"name": key.name}, api_key=key.prefix)
     return key
 
 
@@ -477,12 +523,29 @@ def do_upsert_employee(
     if employee is not None and not reach.writable().filter(pk=employee.pk).exists():
         raise PermissionDenied(_("You may not change this employee."))
     values = _upsert_values(employee, data, reach)
+    who = via_key or actor
     if employee is None:
         employee = Employee.objects.create(employee_no=data["employee_no"], **values)
         open_placement(employee, actor, employee.hire_date, "hired")
+        fields = {name: evidence_value(value) for name, value in values.items()}
+        record("org.employee.created", who, {"fields": fields, "reason": reason}, employee)
         return employee, True
-    _update_employee(employee, actor, values, reason)
+    changes = _update_employee(employee, actor, values, reason)
+    if changes:
+        record("org.employee.updated", who, {"changes": changes, "reason": reason}, employee)
     return employee, False
+
+
+def evidence_value(value):
+    """A field's value as the ledger records it: dates as ISO text, people and units by
+    their number or code."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Employee):
+        return value.employee_no
+    if isinstance(value, OrgUnit):
+        return value.code
+    return value
 
 
 def _upsert_values(employee: Employee | None, data: dict, reach: _UpsertReach) -> dict:
@@ -543,8 +606,13 @@ def _differs(employee: Employee, name: str, value) -> bool:
     return getattr(employee, name) != value
 
 
-def _update_employee(employee: Employee, actor, values: dict, reason: str) -> None:
+def _update_employee(employee: Employee, actor, values: dict, reason: str) -> dict:
+    """Applies the changed values; returns {field: [old, new]} for the ledger."""
     changed = [name for name, value in values.items() if _differs(employee, name, value)]
+    changes = {
+        name: [evidence_value(getattr(employee, name)), evidence_value(values[name])]
+        for name in changed
+    }
     old_hire_date = employee.hire_date
     for name in changed:
         setattr(employee, name, values[name])
@@ -556,6 +624,7 @@ def _update_employee(employee: Employee, actor, values: dict, reason: str) -> No
     placed = [name for name in changed if name in PLACEMENT_FIELDS]
     if placed:
         _record_placement(employee, actor, reason, placed)
+    return changes
 
 
 def _move_first_placement(employee: Employee, old_hire_date: dt.date) -> None:
@@ -600,9 +669,16 @@ def do_update_company(actor, **fields) -> Company:
     if "timezone" in fields:
         _check_timezone(fields["timezone"])
     company = Company.get()
+    changes = {
+        name: [getattr(company, name), value]
+        for name, value in fields.items()
+        if getattr(company, name) != value
+    }
     for name, value in fields.items():
         setattr(company, name, value)
     company.save(update_fields=list(fields))
+    if changes:
+        record("company.settings.changed", actor, {"changes": changes})
     return company
 
 
@@ -624,10 +700,13 @@ def do_set_workday_override(actor, date: dt.date, is_working_day: bool, note: st
     override, _created = WorkdayOverride.objects.update_or_create(
         date=date, defaults={"is_working_day": is_working_day, "note": note}
     )
+    payload = {"date": date.isoformat(), "is_working_day": is_working_day, "note": note}
+    record("company.workday_override.set", actor, payload)
     return override
 
 
 @transaction.atomic
 def do_remove_workday_override(actor, date: dt.date) -> None:
     _require_hr_admin(actor)
-    WorkdayOverride.objects.filter(date=date).delete()
+    if WorkdayOverride.objects.filter(date=date).delete()[0]:
+        record("company.workday_override.removed", actor, {"date": date.isoformat()})

@@ -8,6 +8,7 @@ columns missing from the file leave those fields of existing employees alone.
 """
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from django.utils.translation import gettext as _
 
 from kaohe.lib import clock, tabular
 from kaohe.lib.tabular import CellError, date_cell, email_cell, required, text_cell, word_cell
-from kaohe.org.actions import company_today
+from kaohe.org.actions import company_today, evidence_value
+from kaohe.org.evidence import record
 from kaohe.org.models import Employee, EmploymentStatus, OrgUnit, Placement, Role
 from kaohe.org.validators import ORG_CODE_PATTERN, employee_no_problem
 
@@ -229,6 +231,7 @@ def import_people(
     """
     effective = effective or company_today()
     try:
+        file_sha256 = _sha256(source)
         rows, errors = _read(source, progress)
     except tabular.TabularError as exc:
         return ImportResult(errors=[RowError(None, "", str(exc))], dry_run=dry_run)
@@ -243,11 +246,30 @@ def import_people(
             result = ImportResult(errors=errors, dry_run=dry_run, **plan.counts())
             if result.ok and not dry_run:
                 plan.apply()
+                plan.record(file_sha256)
     except IntegrityError:
         # Someone else changed the same people between our checks and our writes.
         message = _("The data changed while importing; nothing was imported. Please retry.")
         return ImportResult(errors=[RowError(None, "", message)], dry_run=dry_run)
     return result
+
+
+def _sha256(source) -> str:
+    """The file's SHA-256, recorded in the ledger so the imported file can be identified."""
+    digest = hashlib.sha256()
+    if isinstance(source, str | Path):
+        try:
+            with Path(source).open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as exc:
+            raise tabular.TabularError("unreadable") from exc
+        return digest.hexdigest()
+    start = source.tell()
+    for block in iter(lambda: source.read(1 << 20), b""):
+        digest.update(block)
+    source.seek(start)
+    return digest.hexdigest()
 
 
 def _reading_order(error: RowError) -> tuple[int, int]:
@@ -342,6 +364,9 @@ class ImportPlan:
         self._check_managers()
         self._check_scope()
         self.changes = self._changes()
+        self.change_log: dict[str, dict[str, list]] = {}
+        self._unit_codes: dict[int, str] | None = None
+        self._numbers: dict[int, str] | None = None
         self.open_placements = self._load_open_placements()
         self._check_placement_dates()
 
@@ -511,6 +536,33 @@ class ImportPlan:
 
     # writing
 
+    def _evidence_field(self, employee: Employee, key: str, ids: dict[str, int]):
+        """A field as the ledger records it: units by code, managers by number."""
+        if key == "org_unit":
+            if self._unit_codes is None:
+                self._unit_codes = dict(OrgUnit.objects.values_list("pk", "code"))
+            return self._unit_codes[employee.org_unit_id]
+        if key == "manager":
+            if employee.manager_id is None:
+                return None
+            if self._numbers is None:
+                self._numbers = {pk: no for no, pk in ids.items()}
+            number = self._numbers.get(employee.manager_id)
+            return number or Employee.objects.get(pk=employee.manager_id).employee_no
+        return evidence_value(getattr(employee, key))
+
+    def record(self, file_sha256: str) -> None:
+        """One ledger entry for the whole import: the file's hash, what it created and
+        every changed field of existing employees, old and new."""
+        payload = {
+            "file_sha256": file_sha256,
+            "effective": self.effective.isoformat(),
+            **self.counts(),
+            "created_employees": sorted(set(self.in_file) - set(self.existing)),
+            "changes": self.change_log,
+        }
+        record("org.people.imported", self.actor, payload)
+
     def apply(self) -> None:
         ids = {no: employee.pk for no, employee in self.existing.items()} | self.outside_ids
         created = self._create_employees(ids)
@@ -578,8 +630,11 @@ class ImportPlan:
             employee = self.existing[no]
             if "hire_date" in keys:
                 old_hire_dates[employee.pk] = employee.hire_date
+            old = {key: self._evidence_field(employee, key, ids) for key in keys}
             for key in keys:
                 _assign(employee, key, self.in_file[no].values[key], self.units, ids)
+            new = {key: self._evidence_field(employee, key, ids) for key in keys}
+            self.change_log[no] = {key: [old[key], new[key]] for key in keys}
             changed.append(employee)
             fields.update(keys)
         if changed:

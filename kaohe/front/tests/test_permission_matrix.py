@@ -13,7 +13,9 @@ import openpyxl
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from kaohe.ledger.checkpoints import make_checkpoint
 from kaohe.org.actions import do_create_api_key
+from kaohe.org.evidence import record
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +30,10 @@ MATRIX = {
     "api/v1/employees": ("filtered", ["get", "post"]),
     "api/v1/employees/<employee_no>": ("denied", ["get"]),
     "api/v1/org-units": ("filtered", ["get"]),
+    "api/v1/ledger/keys": ("open", ["get"]),
+    "api/v1/ledger/checkpoints/latest": ("filtered", ["get"]),
+    "api/v1/ledger/entries/<index>/proof": ("denied", ["get"]),
+    "api/v1/ledger/consistency": ("filtered", ["get"]),
     "": ("open", ["get"]),
     "login/": ("open", ["get"]),
     "logout/": ("open", ["post"]),
@@ -35,6 +41,10 @@ MATRIX = {
     "invite/<str:token>/": ("denied", ["get", "post"]),
     "me/": ("filtered", ["get"]),
     "me/password/": ("filtered", ["get", "post"]),
+    "me/evidence/": ("filtered", ["get"]),
+    "audit/": ("denied_to_both", ["get"]),
+    "audit/entries/<int:index>/": ("denied", ["get"]),
+    "audit/entries/<int:index>/proof.json": ("denied", ["get"]),
     "org/": ("filtered", ["get"]),
     "people/": ("filtered", ["get"]),
     "people/export.xlsx": ("filtered", ["get"]),
@@ -49,7 +59,7 @@ MATRIX = {
     "settings/api-keys/": ("denied_to_both", ["get", "post"]),
     "settings/api-keys/<uuid:key_id>/revoke/": ("denied_to_both", ["post"]),
 }
-AMY_MARKERS = ("艾米", "E0003", "e0003@example.com", "华东")
+AMY_MARKERS = ("艾米", "E0003", "e0003@example.com", "华东", "私密")
 
 
 def all_patterns(resolver=None, prefix=""):
@@ -62,7 +72,7 @@ def all_patterns(resolver=None, prefix=""):
             yield route.lstrip("^").rstrip("$")
 
 
-def concrete(route: str, key_id) -> str:
+def concrete(route: str, key_id, entry: int = 0) -> str:
     url = (
         route.replace("<str:employee_no>", "E0003")
         .replace("<employee_no>", "E0003")
@@ -70,6 +80,8 @@ def concrete(route: str, key_id) -> str:
         .replace("<uuid:key_id>", str(key_id))
         .replace("<str:day>", "2026-10-01")
         .replace("<int:assignment_id>", "1")
+        .replace("<int:index>", str(entry))
+        .replace("<index>", str(entry))
     )
     return "/" + url
 
@@ -93,9 +105,11 @@ def test_the_matrix_names_every_url_pattern():
 def test_outsiders_learn_nothing_about_amy(route, who, cast, client_for):
     rule, methods = MATRIX[route]
     key, _secret = do_create_api_key(None, "crm", ["employees:read"])
+    amy_entry = record("test.note_about_amy", None, {"note": "私密"}, cast.amy)
+    make_checkpoint(force=True)
     user = cast.olga.user if who == "olga" else cast.harry
     client = client_for(user)
-    url = concrete(route, key.public_id)
+    url = concrete(route, key.public_id, amy_entry.index)
     for method in methods:
         payload = {"employee_no": "E0003", "name": "改名", "org_unit": "EAST-S"}
         if method == "post" and route.startswith("api/"):

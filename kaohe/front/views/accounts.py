@@ -19,7 +19,13 @@ from django.views.decorators.http import require_POST
 
 from kaohe.lib.http import client_ip, safe_next
 from kaohe.org import throttle
-from kaohe.org.actions import ActionError, do_accept_invitation, do_invite, find_invitation
+from kaohe.org.actions import (
+    ActionError,
+    do_accept_invitation,
+    do_change_own_password,
+    do_invite,
+    find_invitation,
+)
 from kaohe.org.models import Employee
 
 
@@ -125,7 +131,7 @@ def change_password(request):
     """Anyone signed in changes their own password, proving they know the current one."""
     form = PasswordChangeForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
+        user = do_change_own_password(form)
         update_session_auth_hash(request, user)
         messages.success(request, _("Your password has been changed."))
         return redirect("front:my_profile")

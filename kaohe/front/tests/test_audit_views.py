@@ -1,0 +1,70 @@
+import json
+
+import pytest
+from django.urls import reverse
+
+from kaohe.ledger.checkpoints import make_checkpoint
+from kaohe.lib.verify import verify_document
+from kaohe.org.evidence import record
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def entries(cast):
+    about_amy = record("test.result_signed", cast.ada, {"score": "72.50"}, cast.amy)
+    about_olga = record("test.result_signed", cast.ada, {"score": "90.00"}, cast.olga)
+    company = record("company.settings.changed", cast.ada, {"changes": {}})
+    make_checkpoint(force=True)
+    return about_amy, about_olga, company
+
+
+def test_the_auditor_searches_the_log_by_employee(cast, client_for, entries):
+    page = client_for(cast.audrey).get(reverse("front:audit_log"), {"employee": "E0003"})
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert reverse("front:ledger_entry", args=[entries[0].index]) in body
+    assert reverse("front:ledger_entry", args=[entries[1].index]) not in body
+
+
+def test_the_auditor_sees_the_latest_checkpoint(cast, client_for, entries):
+    body = client_for(cast.audrey).get(reverse("front:audit_log")).content.decode()
+    assert "3</td>" in body  # a checkpoint of 3 entries
+
+
+def test_hr_partners_and_employees_may_not_browse_the_whole_log(cast, client_for, entries):
+    for user in (cast.hazel, cast.amy.user, cast.mike.user):
+        assert client_for(user).get(reverse("front:audit_log")).status_code == 403
+
+
+def test_an_employee_sees_her_own_entries_and_downloads_a_proof_that_verifies(
+    cast, client_for, entries
+):
+    client = client_for(cast.amy.user)
+    mine = client.get(reverse("front:my_evidence")).content.decode()
+    assert reverse("front:ledger_entry", args=[entries[0].index]) in mine
+    assert reverse("front:ledger_entry", args=[entries[1].index]) not in mine
+    detail = client.get(reverse("front:ledger_entry", args=[entries[0].index]))
+    assert "72.50" in detail.content.decode()
+    proof = client.get(reverse("front:ledger_entry_proof", args=[entries[0].index]))
+    assert proof["Content-Disposition"].startswith("attachment")
+    report = verify_document(json.loads(proof.content), None)
+    assert report
+
+
+def test_nobody_opens_an_entry_about_someone_they_may_not_see(cast, client_for, entries):
+    client = client_for(cast.amy.user)
+    for index in (entries[1].index, entries[2].index):
+        assert client.get(reverse("front:ledger_entry", args=[index])).status_code == 404
+        assert client.get(reverse("front:ledger_entry_proof", args=[index])).status_code == 404
+
+
+def test_the_audit_list_pages_by_index(cast, client_for, entries, settings):
+    from kaohe.front.views import audit
+
+    audit.PAGE_SIZE, old = 2, audit.PAGE_SIZE
+    try:
+        body = client_for(cast.ada).get(reverse("front:audit_log")).content.decode()
+        assert f"before={entries[1].index}" in body
+    finally:
+        audit.PAGE_SIZE = old
