@@ -19,7 +19,9 @@ from django.db import connection, connections
 from kaohe.ledger import scan
 from kaohe.ledger.checkpoints import checkpoint_problem
 from kaohe.ledger.diagnosis import MISSING_LEAF, Problem, diagnose, is_canonical
+from kaohe.ledger.keys import public_keys
 from kaohe.ledger.models import Checkpoint, LogHead, Node
+from kaohe.ledger.tree import size as tree_size
 from kaohe.lib import merkle
 
 __all__ = ["Problem", "Report", "check_log", "is_canonical", "verify_log"]
@@ -50,9 +52,10 @@ def check_log(deep: bool = False) -> Report:
     checkpoint covers them yet, unless `deep`: a body under a checkpoint whose root and
     signature verify is byte for byte what was signed, and `append` writes canonical JSON.
     """
+    # Checkpoints before the head: the log may grow meanwhile, so each one read is within it.
+    checkpoints = list(Checkpoint.objects.order_by("tree_size", "pk"))
     head = LogHead.objects.filter(pk=1).values_list("log_id", "size").first()
     log_id, size = head or ("", 0)
-    checkpoints = list(Checkpoint.objects.order_by("tree_size", "pk"))
     covered = max((cp.tree_size for cp in checkpoints if cp.tree_size <= size), default=0)
     wanted = {key for cp in checkpoints if 0 <= cp.tree_size <= size
               for key in merkle.subtrees(0, cp.tree_size)}  # fmt: skip
@@ -63,15 +66,16 @@ def check_log(deep: bool = False) -> Report:
             tree.chunk(start, min(start + CHUNK, size))
         if (mismatch := column_mismatch()) is not None:
             tree.flag(mismatch)
-    outside, lowest = scan.outside(size)
-    if outside:
+    lowest, now = _outside()
+    if lowest is not None:
         tree.flag(lowest)
     problems = []
     if tree.first_bad is not None:
-        problems.append(diagnose(tree.first_bad, size, log_id))
+        problems.append(diagnose(tree.first_bad, now, log_id))
     problems += tree.node_problems[:1]
     root = merkle.fold([tree.computed[key] for key in merkle.subtrees(0, size)])
-    bad = [_checkpoint(cp, size, tree.computed) for cp in checkpoints]
+    keys = public_keys()
+    bad = [_checkpoint(cp, size, tree.computed, keys) for cp in checkpoints]
     problems += [p for p in bad if p is not None]
     verified = sum(p is None for p in bad)
     return Report(size=size, root=root, checkpoints=verified, problems=problems)
@@ -99,13 +103,25 @@ def _beside(query, *args):
         yield future.result
 
 
-def _checkpoint(cp: Checkpoint, size: int, computed: dict) -> Problem | None:
+def _outside() -> tuple[int | None, int]:
+    """(the lowest index of an entry outside the log, or None; the log's size). Entries
+    appended while the pass ran are inside: the head is read again until it holds still."""
+    size = tree_size()
+    while True:
+        lowest = scan.lowest_outside(size)
+        now = tree_size()
+        if now == size:
+            return lowest, size
+        size = now
+
+
+def _checkpoint(cp: Checkpoint, size: int, computed: dict, keys: dict) -> Problem | None:
     if not 0 <= cp.tree_size <= size:
         return _bad(cp, f"covers {cp.tree_size} entries but the log has {size}")
     root = merkle.fold([computed[key] for key in merkle.subtrees(0, cp.tree_size)])
     if cp.root_hash != root.hex():
         return _bad(cp, f"root {cp.root_hash} does not match the entries (they give {root.hex()})")
-    reason = checkpoint_problem(cp)
+    reason = checkpoint_problem(cp, keys)
     return _bad(cp, reason) if reason else None
 
 

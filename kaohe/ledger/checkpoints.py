@@ -14,7 +14,9 @@ from django.conf import settings
 from django.db import transaction
 
 from kaohe.ledger import keys, tree
+from kaohe.ledger.log import ensure_head
 from kaohe.ledger.models import Checkpoint, LogHead, TimestampStatus
+from kaohe.ledger.timestamps import stamp, token_problem
 from kaohe.lib import clock
 from kaohe.lib.checkpoint import VerifyError, sign_checkpoint, signed_bytes, verify_checkpoint
 
@@ -30,6 +32,7 @@ def make_checkpoint(force: bool = False) -> Checkpoint | None:
         return None
     private, key = keys.signing_key()
     now = clock.now().replace(microsecond=0)
+    owed = TimestampStatus.PENDING if settings.KAOHE_TSA_URL else TimestampStatus.NONE
     signed = sign_checkpoint(private, log_id, size, tree.root(size), now)
     checkpoint = Checkpoint.objects.create(
         tree_size=size,
@@ -38,12 +41,10 @@ def make_checkpoint(force: bool = False) -> Checkpoint | None:
         key_id=key.key_id,
         body=signed_bytes(signed).decode(),
         signature=signed["signature"],
-        timestamp_status=TimestampStatus.PENDING if settings.KAOHE_TSA_URL else "none",
+        timestamp_status=owed,
     )
     logger.info("ledger checkpoint %s: size %s, root %s", checkpoint.pk, size, signed["root_hash"])
-    if settings.KAOHE_TSA_URL:
-        from kaohe.ledger.timestamps import stamp
-
+    if settings.KAOHE_TSA_URL:  # after commit: no transaction waits on the network
         transaction.on_commit(lambda: stamp(checkpoint))
     return checkpoint
 
@@ -70,12 +71,14 @@ def as_document(checkpoint: Checkpoint) -> dict:
     return document
 
 
-def checkpoint_problem(checkpoint: Checkpoint) -> str | None:
+def checkpoint_problem(
+    checkpoint: Checkpoint, public_keys: dict[str, bytes] | None = None
+) -> str | None:
     """Why the stored checkpoint does not hold up by itself (its root is compared with the
-    entries elsewhere), or None."""
+    entries elsewhere), or None. `public_keys` defaults to every registered key."""
     try:
         document = json.loads(checkpoint.body) | {"signature": checkpoint.signature}
-        verify_checkpoint(document, keys.public_keys())
+        verify_checkpoint(document, keys.public_keys() if public_keys is None else public_keys)
     except (ValueError, TypeError, VerifyError) as exc:
         return str(exc)
     columns = {
@@ -88,8 +91,6 @@ def checkpoint_problem(checkpoint: Checkpoint) -> str | None:
     if wrong:
         return f"its {', '.join(wrong)} column(s) disagree with the signed body"
     if checkpoint.timestamp_status == TimestampStatus.STAMPED:
-        from kaohe.ledger.timestamps import token_problem
-
         return token_problem(bytes(checkpoint.timestamp_token or b""), checkpoint.body.encode())
     return None
 
@@ -97,8 +98,6 @@ def checkpoint_problem(checkpoint: Checkpoint) -> str | None:
 def _head(create: bool) -> tuple[str, int]:
     head = LogHead.objects.filter(pk=1).values_list("log_id", "size").first()
     if head is None and create:
-        from kaohe.ledger.log import ensure_head
-
         ensure_head()
         head = LogHead.objects.filter(pk=1).values_list("log_id", "size").first()
     return head or ("", 0)

@@ -14,7 +14,7 @@ from django.db import connection, transaction
 
 from kaohe.ledger import body
 from kaohe.ledger.body import EntryError
-from kaohe.ledger.models import Entry, LogHead, Node
+from kaohe.ledger.models import NODE_LEVEL_FACTOR, Entry, LogHead, Node
 from kaohe.lib import clock, merkle
 from kaohe.lib.http import client_ip
 
@@ -24,7 +24,8 @@ MAX_USER_AGENT = 1000
 
 
 def append(kind: str, subject: dict[str, str], actor: str, payload: dict, request=None) -> Entry:
-    """Appends one entry inside the caller's transaction and returns it.
+    """Appends one entry inside the caller's transaction and returns it; raises EntryError,
+    before touching anything, when the input cannot be recorded.
 
     Call it as the last write of an action: on PostgreSQL the log stays locked for other
     appenders from here until the transaction commits, so work done after it (or a lock
@@ -45,8 +46,8 @@ def append(kind: str, subject: dict[str, str], actor: str, payload: dict, reques
             body=text.decode(),
             leaf_hash=merkle.leaf_hash(text),
         )
-        _insert(entry, _completed_nodes(index, entry.leaf_hash))
-        entry._state.adding = False
+        _write(entry)
+        entry._state.adding, entry._state.db = False, connection.alias
     return entry
 
 
@@ -109,9 +110,10 @@ def _completed_nodes(index: int, leaf: bytes) -> list[tuple[int, bytes]]:
 
 
 def _stored(keys: list[int]) -> dict[int, bytes]:
-    if not keys:
-        return {}
+    """The stored hashes of nodes `keys`; queried even for none, so that every append
+    costs the same number of queries (query-count tests compare them)."""
     table = connection.ops.quote_name(Node._meta.db_table)
+    keys = keys or [-1]
     marks = ", ".join(["%s"] * len(keys))
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id, hash FROM {table} WHERE id IN ({marks})", keys)  # noqa: S608
@@ -142,16 +144,48 @@ def insert_nodes_sql(rows: int) -> str:
     return f"INSERT INTO {table} (id, hash) VALUES {', '.join(['(%s, %s)'] * rows)}"  # noqa: S608
 
 
-def _insert(entry: Entry, nodes: list[tuple[int, bytes]]) -> None:
-    """Writes the entry and its nodes; on PostgreSQL in one statement (one round trip)."""
-    values, node_values = entry_values(entry), [value for node in nodes for value in node]
+def _write(entry: Entry) -> None:
+    """Writes the entry, its leaf and every perfect subtree the leaf completes. SQLite runs
+    in-process, where queries are cheap: one reads the left siblings, two insert. On
+    PostgreSQL, where each is a round trip, one statement does it all (`_CHAIN`)."""
+    if connection.vendor == "postgresql":
+        _write_postgresql(entry)
+        return
+    nodes = _completed_nodes(entry.index, entry.leaf_hash)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            sql = f"WITH e AS ({insert_entry_sql()}) {insert_nodes_sql(len(nodes))}"
-            cursor.execute(sql, values + node_values)
-        else:
-            cursor.execute(insert_entry_sql(), values)
-            cursor.execute(insert_nodes_sql(len(nodes)), node_values)
+        cursor.execute(insert_entry_sql(), entry_values(entry))
+        cursor.execute(insert_nodes_sql(len(nodes)), [value for node in nodes for value in node])
+
+
+# The entry, then the leaf and the chain of perfect subtrees it completes: while the index
+# at a level is odd, the node's left sibling is stored, and their parent is
+# SHA-256(0x01 || left || right) (RFC 9162), as `_completed_nodes` computes it in Python.
+# The siblings were committed before this transaction took the log, so the statement's
+# snapshot holds them.
+_CHAIN = """
+WITH RECURSIVE e AS ({insert_entry}),
+chain(level, idx, hash) AS (
+    SELECT 0, %s::bigint, %s::bytea
+    UNION ALL
+    SELECT c.level + 1, c.idx >> 1, sha256('\\x01'::bytea || s.hash || c.hash)
+    FROM chain c JOIN {nodes} s ON s.id = c.level * {factor} + c.idx - 1
+    WHERE c.idx & 1 = 1
+)
+INSERT INTO {nodes} (id, hash) SELECT level * {factor} + idx, hash FROM chain RETURNING id
+"""
+
+
+def _write_postgresql(entry: Entry) -> None:
+    sql = _CHAIN.format(
+        insert_entry=insert_entry_sql(),
+        nodes=connection.ops.quote_name(Node._meta.db_table),
+        factor=NODE_LEVEL_FACTOR,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*entry_values(entry), entry.index, entry.leaf_hash])
+        written = len(cursor.fetchall())
+    if written != _trailing_ones(entry.index) + 1:
+        raise LookupError("a ledger node is missing; run `kaohe ledger verify`")
 
 
 def _trailing_ones(n: int) -> int:

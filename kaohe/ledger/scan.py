@@ -62,10 +62,10 @@ def node_rows(level: int, start: int, end: int) -> dict[int, bytes]:
     return {pk - base: bytes(h) for pk, h in rows}
 
 
-def outside(size: int) -> tuple[int, int | None]:
-    """(count, lowest index) of the entries that lie outside 0 .. size - 1."""
+def lowest_outside(size: int) -> int | None:
+    """The lowest index of an entry outside 0 .. size - 1, if any."""
     rows = Entry.objects.filter(index__lt=0) | Entry.objects.filter(index__gte=size)
-    return rows.count(), rows.order_by("index").values_list("index", flat=True).first()
+    return rows.order_by("index").values_list("index", flat=True).first()
 
 
 def first_column_mismatch(log_id: str, size: int) -> int | None:

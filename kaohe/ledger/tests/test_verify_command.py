@@ -52,6 +52,7 @@ def test_an_intact_log_verifies(log, capsys):
     call_command("ledger", "verify")
     out = capsys.readouterr().out
     assert out == f"OK: {SIZE} entries, root {log[-1].root_hash}, 2 checkpoints verified\n"
+    call_command("ledger", "verify", "--deep")  # every body parsed and checked too
 
 
 @pytest.mark.parametrize(
