@@ -64,6 +64,8 @@ def claim(count: int = 1) -> tuple[str, int]:
     if row is None:  # the first entry ever
         ensure_head()
         row = _raise_size(count)
+    if row is None:
+        raise RuntimeError("the ledger's head row is missing and could not be created")
     log_id, size = row
     return log_id, size - count
 
