@@ -194,3 +194,11 @@ def test_a_synthetic_company_gets_the_demo_logins_with_their_roles():
     assert partner.org_unit.code.startswith("HR") and not partner.reports.exists()
     assert visible(users["hr_east"]) == in_unit("EAST") | {partner.employee_no}
     assert visible(users["employee"]) == {users["employee"].employee.employee_no}
+
+
+def test_the_evidence_log_says_the_people_are_demo_data_and_is_signed(story):
+    from kaohe.ledger.models import Checkpoint, Entry
+
+    entry = Entry.objects.get(kind="org.demo.loaded")
+    assert '"synthetic":false' in entry.body
+    assert Checkpoint.objects.filter(tree_size__gt=entry.index).exists()

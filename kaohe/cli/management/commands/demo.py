@@ -3,9 +3,12 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from tqdm import tqdm
 
+from kaohe.ledger.checkpoints import make_checkpoint
 from kaohe.org import demo
+from kaohe.org.evidence import record
 
 # Below this many employees a progress bar would only flicker.
 PROGRESS_FROM = 5000
@@ -47,8 +50,17 @@ class Command(BaseCommand):
             disable=len(spec.people) < PROGRESS_FROM or options["verbosity"] == 0,
         ) as progress:
             demo.load(spec, progress)
+        self._record(spec, employees, seed)
         elapsed = time.perf_counter() - started
         self._report(spec, elapsed)
+
+    def _record(self, spec, employees: int | None, seed: int) -> None:
+        """The evidence log says the people are demo data, and signs its first checkpoint."""
+        payload = {"employees": len(spec.people), "synthetic": employees is not None,
+                   "seed": seed if employees is not None else None}  # fmt: skip
+        with transaction.atomic():
+            record("org.demo.loaded", None, payload)
+        make_checkpoint(force=True)
 
     def _refuse_unless_safe(self, employees: int | None) -> None:
         if settings.KAOHE_ENV == "production":
