@@ -10,6 +10,7 @@ compared with the recomputed root at its size and its signature is checked.
 
 import concurrent.futures
 import contextlib
+import datetime as dt
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -19,15 +20,17 @@ from django.db import connection, connections
 from kaohe.ledger import scan
 from kaohe.ledger.checkpoints import checkpoint_problem
 from kaohe.ledger.diagnosis import MISSING_LEAF, Problem, diagnose, is_canonical
-from kaohe.ledger.keys import public_keys
-from kaohe.ledger.models import Checkpoint, LogHead, Node
+from kaohe.ledger.keys import keys_on_disk, public_keys
+from kaohe.ledger.models import Checkpoint, Entry, LogHead, Node
 from kaohe.ledger.tree import size as tree_size
-from kaohe.lib import merkle
+from kaohe.lib import clock, merkle
 
 __all__ = ["Problem", "Report", "check_log", "is_canonical", "verify_log"]
 
 CHUNK_LEVEL = 14
 CHUNK = 1 << CHUNK_LEVEL
+# The scheduler signs a checkpoint every 5 minutes when the log grew.
+UNCOVERED_GRACE = dt.timedelta(minutes=30)
 
 
 @dataclass
@@ -74,9 +77,10 @@ def check_log(deep: bool = False) -> Report:
         problems.append(diagnose(tree.first_bad, now, log_id))
     problems += tree.node_problems[:1]
     root = merkle.fold([tree.computed[key] for key in merkle.subtrees(0, size)])
-    keys = public_keys()
+    keys, key_problems = _trusted_keys()
     bad = [_checkpoint(cp, size, tree.computed, keys) for cp in checkpoints]
-    problems += [p for p in bad if p is not None]
+    problems += [p for p in bad if p is not None] + key_problems
+    problems += _uncovered(covered, size)
     verified = sum(p is None for p in bad)
     return Report(size=size, root=root, checkpoints=verified, problems=problems)
 
@@ -113,6 +117,34 @@ def _outside() -> tuple[int | None, int]:
         if now == size:
             return lowest, size
         size = now
+
+
+def _trusted_keys() -> tuple[dict[str, bytes], list[Problem]]:
+    """The registered keys that match a key file on disk, and a problem for each that
+    does not: a key added to the database alone could sign any history."""
+    on_disk = keys_on_disk()
+    trusted, problems = {}, []
+    for kid, raw in public_keys().items():
+        if on_disk.get(kid) == raw:
+            trusted[kid] = raw
+        else:
+            message = (f"signing key {kid} is registered but matches no key file (current or "
+                       f"retired); checkpoints signed by it are not trusted")  # fmt: skip
+            problems.append(Problem("key", message))
+    return trusted, problems
+
+
+def _uncovered(covered: int, size: int) -> list[Problem]:
+    """Entries older than UNCOVERED_GRACE with no checkpoint over them: checkpoints are made
+    every few minutes, so their absence means they were never made or were deleted."""
+    cutoff = clock.now() - UNCOVERED_GRACE
+    stale = Entry.objects.filter(index__gte=covered, index__lt=size, at__lt=cutoff)
+    first = stale.order_by("index").values_list("index", flat=True).first()
+    if first is None:
+        return []
+    message = (f"entries from {first} on are older than {UNCOVERED_GRACE} and no checkpoint "
+               f"covers them: checkpoints were not made, or were deleted")  # fmt: skip
+    return [Problem("uncovered", message, index=first)]
 
 
 def _checkpoint(cp: Checkpoint, size: int, computed: dict, keys: dict) -> Problem | None:

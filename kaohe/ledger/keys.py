@@ -45,6 +45,20 @@ def public_keys() -> dict[str, bytes]:
     return {kid: base64.b64decode(b64) for kid, b64 in rows}
 
 
+def keys_on_disk() -> dict[str, bytes]:
+    """The public halves of the key files themselves: the current key and keys/retired/.
+
+    Verification trusts these, not the SigningKey table: a key slipped into the database
+    must not make checkpoints it signed look genuine."""
+    path = Path(settings.LEDGER_KEY_FILE)
+    found = {}
+    for file in [path, *sorted((path.parent / "retired").glob("*.pem"))]:
+        if file.is_file():
+            raw = public_key_raw(_read_key(file))
+            found[key_id(raw)] = raw
+    return found
+
+
 def rotate_key() -> SigningKey:
     """Makes a new current key; the old file moves to retired/<key id>.pem and its row is
     marked retired (its public key stays, so what it signed still verifies)."""

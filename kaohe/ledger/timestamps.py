@@ -91,7 +91,7 @@ def token_info(token: bytes):
     return content["encap_content_info"]["content"].parsed
 
 
-def _record(checkpoint: Checkpoint, status: str, token: bytes | None = None, error: str = ""):
+def _record(checkpoint: Checkpoint, status, token: bytes | None = None, error: str = ""):
     Checkpoint.objects.filter(pk=checkpoint.pk).update(
         timestamp_status=status,
         timestamp_token=token,

@@ -355,9 +355,22 @@ def main(argv: list[str] | None = None) -> int:
         "--keys",
         metavar="KEYSFILE",
         help=f"the company's published public keys (the JSON served at {KEYS_URL}); "
-        "without it, the keys inside FILE are used and their fingerprints are shown",
+        "the checkpoint must be signed by one of them",
+    )
+    parser.add_argument(
+        "--trust-embedded-keys",
+        action="store_true",
+        help="accept the keys inside FILE (anyone can put their own key there: compare the "
+        "printed fingerprints with the company's published keys yourself)",
     )
     args = parser.parse_args(argv)
+    if args.keys is None and not args.trust_embedded_keys:
+        print(
+            "FAILED: no trusted keys. A proof signed with a key from the file itself proves "
+            f"nothing; pass --keys KEYSFILE (the JSON served at {KEYS_URL}, or given to you "
+            "by the company), or --trust-embedded-keys to check the fingerprints yourself."
+        )
+        return 1
     try:
         lines = _run(args.file, args.keys)
     except VerifyError as exc:

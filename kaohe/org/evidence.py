@@ -1,9 +1,11 @@
 """Who may see which ledger entries. The ledger knows employees only by number; this decides."""
 
+from django.db import transaction
 from django.db.models import QuerySet
 
 from kaohe.ledger.log import append
 from kaohe.ledger.models import Entry
+from kaohe.ledger.tasks import checkpoint_task
 from kaohe.lib.http import current_request
 from kaohe.org.models import COMPANY_WIDE_ROLES, Employee, Role, employees_visible_to_key, roles_of
 
@@ -51,4 +53,7 @@ def record(kind: str, actor, payload: dict, employee: Employee | None = None, **
     transaction, with the current request's IP and user agent when there is one."""
     if employee is not None:
         subject = {"employee": employee.employee_no, **subject}
-    return append(kind, subject, actor_label(actor), payload, request=current_request.get())
+    entry = append(kind, subject, actor_label(actor), payload, request=current_request.get())
+    # Sign a checkpoint soon after, so the window in which the entry stands unsigned is short.
+    transaction.on_commit(checkpoint_task.enqueue)
+    return entry

@@ -20,10 +20,11 @@ from django.db.models import F, QuerySet
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from kaohe.ledger.bulk import append_many
 from kaohe.lib import clock, tabular
 from kaohe.lib.tabular import CellError, date_cell, email_cell, required, text_cell, word_cell
 from kaohe.org.actions import company_today, evidence_value
-from kaohe.org.evidence import record
+from kaohe.org.evidence import actor_label, record
 from kaohe.org.models import Employee, EmploymentStatus, OrgUnit, Placement, Role
 from kaohe.org.validators import ORG_CODE_PATTERN, employee_no_problem
 
@@ -552,16 +553,21 @@ class ImportPlan:
         return evidence_value(getattr(employee, key))
 
     def record(self, file_sha256: str) -> None:
-        """One ledger entry for the whole import: the file's hash, what it created and
-        every changed field of existing employees, old and new."""
-        payload = {
-            "file_sha256": file_sha256,
-            "effective": self.effective.isoformat(),
-            **self.counts(),
-            "created_employees": sorted(set(self.in_file) - set(self.existing)),
-            "changes": self.change_log,
-        }
+        """Ledger entries: one per created or changed employee (so each appears in her own
+        evidence), then one for the whole import with the file's hash and the counts."""
+        actor, source = actor_label(self.actor), {"file_sha256": file_sha256, "via": "import"}
+        created = sorted(set(self.in_file) - set(self.existing))
+        items = [("org.employee.created", {"employee": no}, actor,
+                  {"fields": self._created_fields(no), **source}) for no in created]  # fmt: skip
+        items += [("org.employee.updated", {"employee": no}, actor, {"changes": changes, **source})
+                  for no, changes in sorted(self.change_log.items())]  # fmt: skip
+        append_many(items)
+        payload = {**source, "effective": self.effective.isoformat(), **self.counts()}
         record("org.people.imported", self.actor, payload)
+
+    def _created_fields(self, no: str) -> dict:
+        values = self.in_file[no].values
+        return {key: evidence_value(value) for key, value in values.items() if key != "employee_no"}
 
     def apply(self) -> None:
         ids = {no: employee.pk for no, employee in self.existing.items()} | self.outside_ids

@@ -43,9 +43,10 @@ def test_a_proof_written_by_the_command_verifies_offline(log, tmp_path):
     document = json.loads(path.read_text(encoding="utf-8"))
     assert document["entry"]["index"] == 3
     assert document["proof"]["tree_size"] == 10, "a checkpoint was made to cover it"
-    done = kaohe_verify(path)
+    done = kaohe_verify(path, "--trust-embedded-keys")
     assert done.returncode == 0, done.stdout
     assert done.stdout.startswith("OK")
+    assert kaohe_verify(path).returncode == 1, "no trusted keys given"
     keys = tmp_path / "keys.json"
     write(keys, {"keys": [key_entry(raw) for raw in public_keys().values()]})
     assert kaohe_verify(path, "--keys", str(keys)).returncode == 0
@@ -69,7 +70,7 @@ def test_an_altered_proof_fails_with_a_clear_message(log, tmp_path, what):
     altered = copy.deepcopy(document)
     ALTERATIONS[what](altered)
     write(tmp_path / "altered.json", altered)
-    done = kaohe_verify(tmp_path / "altered.json")
+    done = kaohe_verify(tmp_path / "altered.json", "--trust-embedded-keys")
     assert done.returncode == 1
     assert done.stdout.startswith("FAILED: ") and "Traceback" not in done.stdout + done.stderr
 
@@ -78,7 +79,7 @@ def test_a_truncated_proof_fails_cleanly(log, tmp_path):
     call_command("ledger", "proof", "3", "--output", str(tmp_path / "f.json"))
     text = (tmp_path / "f.json").read_text(encoding="utf-8")
     (tmp_path / "cut.json").write_text(text[: len(text) // 2], encoding="utf-8")
-    done = kaohe_verify(tmp_path / "cut.json")
+    done = kaohe_verify(tmp_path / "cut.json", "--trust-embedded-keys")
     assert (done.returncode, done.stdout.startswith("FAILED")) == (1, True)
 
 
@@ -100,12 +101,12 @@ def test_a_consistency_proof_between_checkpoints_across_a_key_rotation_verifies(
     make_checkpoint()
     path = tmp_path / "c.json"
     call_command("ledger", "consistency", "10", "11", "--output", str(path))
-    done = kaohe_verify(path)
+    done = kaohe_verify(path, "--trust-embedded-keys")
     assert done.returncode == 0, done.stdout
     document = json.loads(path.read_text(encoding="utf-8"))
     document["new"]["root_hash"] = "22" * 32
     write(path, document)
-    assert kaohe_verify(path).returncode == 1
+    assert kaohe_verify(path, "--trust-embedded-keys").returncode == 1
 
 
 def test_a_consistency_proof_needs_checkpoints_of_both_sizes(log):

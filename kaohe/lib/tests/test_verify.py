@@ -514,19 +514,19 @@ def test_the_command_prints_ok_and_the_report(tmp_path, doc, key, capsys):
     ],
 )
 def test_the_command_fails_cleanly_on_garbage(tmp_path, capsys, content, message):
-    assert main([write(tmp_path, "p.json", content)]) == 1
+    assert main([write(tmp_path, "p.json", content), "--trust-embedded-keys"]) == 1
     out = capsys.readouterr().out
     assert out.startswith("FAILED: ")
     assert message in out
 
 
 def test_the_command_fails_cleanly_on_a_missing_file(tmp_path, capsys):
-    assert main([str(tmp_path / "nope.json")]) == 1
+    assert main([str(tmp_path / "nope.json"), "--trust-embedded-keys"]) == 1
     assert capsys.readouterr().out == f"FAILED: {tmp_path / 'nope.json'}: no such file\n"
 
 
 def test_the_command_fails_cleanly_on_a_directory(tmp_path, capsys):
-    assert main([str(tmp_path)]) == 1
+    assert main([str(tmp_path), "--trust-embedded-keys"]) == 1
     assert capsys.readouterr().out.startswith("FAILED: ")
 
 
@@ -552,6 +552,10 @@ def test_kaohe_verify_runs_without_settings_or_database(tmp_path, doc, key, othe
     assert result.stdout.startswith("OK\n")
 
     result = run_kaohe(good)
+    assert result.returncode == 1, "without a trust anchor a proof proves nothing"
+    assert result.stdout.startswith("FAILED: no trusted keys")
+
+    result = run_kaohe(good, "--trust-embedded-keys")
     assert result.returncode == 0
     assert "taken from the file itself" in result.stdout
 
@@ -569,6 +573,8 @@ def test_kaohe_verify_runs_without_settings_or_database(tmp_path, doc, key, othe
         ((str(tmp_path / "missing.json"),), "no such file"),
     ]  # fmt: skip
     for args, message in cases:
+        if "--keys" not in args:
+            args = (*args, "--trust-embedded-keys")
         result = run_kaohe(*args)
         assert result.returncode == 1, args
         assert result.stdout.startswith("FAILED: "), result.stdout
@@ -578,7 +584,7 @@ def test_kaohe_verify_runs_without_settings_or_database(tmp_path, doc, key, othe
 
 def test_kaohe_verify_does_not_import_django(tmp_path, doc):
     script = (
-        "import sys; sys.argv = ['kaohe', 'verify', sys.argv[1]]\n"
+        "import sys; sys.argv = ['kaohe', 'verify', sys.argv[1], '--trust-embedded-keys']\n"
         "from kaohe.__main__ import main\n"
         "try:\n    main()\nexcept SystemExit as exit:\n    code = exit.code\n"
         "print('django' in sys.modules, code)\n"

@@ -91,11 +91,15 @@ def test_an_import_records_the_files_hash_and_every_change(cast):
     )
     result = import_people(io.BytesIO(data.encode()), actor=cast.ada)
     assert result.ok
-    entry = last("org.people.imported")
-    payload = entry["payload"]
-    assert len(payload["file_sha256"]) == 64
-    assert payload["created_employees"] == ["E0300"]
-    assert payload["changes"] == {"E0003": {"hire_date": ["2020-03-01", "2019-01-01"]}}
+    summary = last("org.people.imported")["payload"]
+    assert len(summary["file_sha256"]) == 64
+    assert (summary["created"], summary["updated"]) == (1, 1)
+    created, updated = last("org.employee.created"), last("org.employee.updated")
+    assert created["subject"] == {"employee": "E0300"}
+    assert created["payload"]["fields"]["hire_date"] == "2026-01-05"
+    assert updated["payload"]["changes"] == {"hire_date": ["2020-03-01", "2019-01-01"]}
+    assert updated["payload"]["file_sha256"] == summary["file_sha256"]
+    assert entries_about(cast.amy.user).filter(kind="org.employee.updated").exists()
 
 
 def test_entries_are_visible_to_whoever_may_see_their_employee(cast):
