@@ -34,9 +34,19 @@ def prepare_database() -> Path:
 
 def setup_django() -> None:
     import django
-    from django.core.management import call_command
 
     django.setup()
+
+
+def fresh_database() -> None:
+    """An empty, migrated database for each benchmark, so none sees another's rows."""
+    from django.core.management import call_command
+    from django.db import connections
+
+    connections.close_all()
+    database = Path(os.environ["DATABASE_URL"].removeprefix("sqlite:///"))
+    for leftover in (database, *database.parent.glob(database.name + "-*")):
+        leftover.unlink(missing_ok=True)
     call_command("migrate", verbosity=0, interactive=False)
 
 
@@ -49,6 +59,7 @@ def run(selected: list[str], scratch: Path) -> tuple[list[dict], list[str]]:
             continue
         print(f"== {name}", file=sys.stderr, flush=True)
         try:
+            fresh_database()
             measurements = func(scratch)
         except Exception:
             traceback.print_exc()
