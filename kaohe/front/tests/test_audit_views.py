@@ -68,3 +68,8 @@ def test_the_audit_list_pages_by_index(cast, client_for, entries, settings):
         assert f"before={entries[1].index}" in body
     finally:
         audit.PAGE_SIZE = old
+
+
+def test_entries_are_listed_with_a_readable_kind(cast, client_for, entries):
+    body = client_for(cast.ada).get(reverse("front:audit_log")).content.decode()
+    assert "公司设置变更" in body and "company.settings.changed" in body
