@@ -59,15 +59,10 @@ def test_nobody_opens_an_entry_about_someone_they_may_not_see(cast, client_for, 
         assert client.get(reverse("front:ledger_entry_proof", args=[index])).status_code == 404
 
 
-def test_the_audit_list_pages_by_index(cast, client_for, entries, settings):
-    from kaohe.front.views import audit
-
-    audit.PAGE_SIZE, old = 2, audit.PAGE_SIZE
-    try:
-        body = client_for(cast.ada).get(reverse("front:audit_log")).content.decode()
-        assert f"before={entries[1].index}" in body
-    finally:
-        audit.PAGE_SIZE = old
+def test_the_audit_list_pages_by_index(cast, client_for, entries, monkeypatch):
+    monkeypatch.setattr("kaohe.front.views.audit.PAGE_SIZE", 2)
+    body = client_for(cast.ada).get(reverse("front:audit_log")).content.decode()
+    assert f"before={entries[1].index}" in body
 
 
 def test_entries_are_listed_with_a_readable_kind(cast, client_for, entries):

@@ -5,18 +5,11 @@ import datetime as dt
 import pytest
 from playwright.sync_api import expect
 
+from kaohe.front.tests.browser import log_in
 from kaohe.ledger.checkpoints import make_checkpoint
 from kaohe.org import actions
-from kaohe.org.testing import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, username):
-    page.goto("/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
 
 
 @pytest.fixture

@@ -3,20 +3,9 @@
 import pytest
 from playwright.sync_api import expect
 
-from kaohe.org.testing import PASSWORD
+from kaohe.front.tests.browser import fits_the_screen, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, username):
-    page.goto("/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-
-
-def fits_the_screen(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def test_the_hr_partner_works_the_people_list_on_a_phone(cast, phone, screenshot):
