@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "kaohe.ledger",
     "kaohe.org",
+    "kaohe.metrics",
     "kaohe.integrations",
     "kaohe.front",
     "kaohe.cli",

@@ -372,6 +372,8 @@ class ApiKey(models.Model):
     prefix = models.CharField(max_length=12, unique=True)
     key_hash = models.CharField(max_length=64, unique=True)
     scopes = models.JSONField(default=list)
+    # Codes of the sources whose facts the key may send; empty: any source.
+    sources = models.JSONField(default=list, blank=True)
     org_units = models.ManyToManyField(OrgUnit, blank=True, related_name="+")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
