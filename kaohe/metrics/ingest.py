@@ -18,16 +18,15 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from kaohe.lib import clock
-from kaohe.lib.periods import month_of
+from kaohe.metrics import store
 from kaohe.metrics.items import Item, Reject, Rejection, read_item
-from kaohe.metrics.models import Actual, Aggregation, Fact, Metric
+from kaohe.metrics.models import Aggregation, Metric
 from kaohe.org.evidence import record
 from kaohe.org.models import Company, Employee, Placement
 
@@ -35,7 +34,6 @@ __all__ = ["MAX_ITEMS", "IngestError", "IngestResult", "Rejection", "ingest_fact
 
 MAX_ITEMS = 10_000
 SCALE = 10_000  # Actual.total_e4 counts ten-thousandths
-QUERY_CHUNK = 2_000  # ids per IN (...) list, well inside SQLite's variable limit
 
 
 class IngestError(ValueError):
@@ -134,14 +132,6 @@ class _Placed:
         return self.units[at]
 
 
-@dataclass
-class _Cell:
-    delta_e4: int = 0
-    delta_count: int = 0
-    latest: tuple[dt.datetime, Decimal] | None = None
-    lost_latest: bool = False  # a fact of a "latest" metric left this cell
-
-
 class _Batch:
     def __init__(self, source: str, now: dt.datetime) -> None:
         self.source = source
@@ -150,7 +140,7 @@ class _Batch:
         self.result = IngestResult()
         self.items: list[Item] = []
         self.changes: list[list] = []  # what the ledger entry's digest covers
-        self.cells: dict[tuple[int, int, dt.date, int], _Cell] = defaultdict(_Cell)
+        self.deltas: dict[tuple[int, int, dt.date, int], store.Delta] = defaultdict(store.Delta)
 
     # --- reading and resolving, outside the transaction -------------------------------
 
@@ -218,123 +208,91 @@ class _Batch:
     # --- applying, inside the transaction ---------------------------------------------
 
     def apply(self) -> None:
-        existing = _existing(self.source, [item.external_id for item in self.items])
-        new, changed = [], []
+        stored = store.existing(self.source, [item.external_id for item in self.items])
+        new: list[store.Row] = []
+        changed: list[store.Row] = []
         for item in self.items:
-            fact = existing.get(item.external_id)
+            row = stored.get(item.external_id)
             if item.void:
-                self._void(item, fact, changed)
-            elif fact is None:
+                self._void(item, row, changed)
+            elif row is None:
                 new.append(self._create(item))
             else:
-                self._update(item, fact, changed)
-        if new:
-            Fact.objects.bulk_create(new, batch_size=1000)
-        if changed:
-            Fact.objects.bulk_update(
-                changed,
-                ["employee", "metric", "org_unit", "value", "occurred_at", "month",
-                 "attributes", "voided", "updated_at"],
-                batch_size=1000,
-            )  # fmt: skip
-        self._write_actuals()
+                self._update(item, row, changed)
+        store.insert(self.source, new, self.now)
+        store.update(changed, self.now)
+        store.add_to_actuals({k: d for k, d in self.deltas.items() if d.matters()}, self.now)
 
-    def _create(self, item: Item) -> Fact:
-        fact = Fact(source=self.source, external_id=item.external_id, received_at=self.now)
-        self._fill(fact, item)
-        self._count(fact, +1)
+    def _create(self, item: Item) -> store.Row:
+        row = self._row(item, None)
+        self._count(row, +1)
         self.result.created += 1
         self._note(item, "created")
-        return fact
+        return row
 
-    def _update(self, item: Item, fact: Fact, changed: list[Fact]) -> None:
-        employee_id = self.employee_ids[item.employee]
-        metric = self.metrics[item.metric]
-        unit = self.placed[employee_id].unit_on(self._local_day(item.occurred_at))
-        if (
-            not fact.voided
-            and fact.employee_id == employee_id
-            and fact.metric_id == metric.pk
-            and fact.org_unit_id == unit
-            and fact.value == item.value
-            and fact.occurred_at == item.occurred_at
-            and (fact.attributes or {}) == (item.attributes or {})
-        ):
+    def _update(self, item: Item, row: store.Row, changed: list[store.Row]) -> None:
+        wanted = self._row(item, row.id)
+        if not row.voided and _same(row, wanted):
             self.result.unchanged += 1
             return
-        if not fact.voided:
-            self._count(fact, -1)
-        self._fill(fact, item)
-        fact.voided = False
-        self._count(fact, +1)
-        changed.append(fact)
+        if not row.voided:
+            self._count(row, -1)
+        self._count(wanted, +1)
+        changed.append(wanted)
         self.result.updated += 1
         self._note(item, "updated")
 
-    def _void(self, item: Item, fact: Fact | None, changed: list[Fact]) -> None:
-        if fact is None:
+    def _void(self, item: Item, row: store.Row | None, changed: list[store.Row]) -> None:
+        if row is None:
             message = _("No record with this external_id was received from this source.")
             self.reject(item.index, "external_id", "unknown", message)
             return
-        if fact.voided:
+        if row.voided:
             self.result.unchanged += 1
             return
-        self._count(fact, -1)
-        fact.voided, fact.updated_at = True, self.now
-        changed.append(fact)
+        self._count(row, -1)
+        row.voided = True
+        changed.append(row)
         self.result.voided += 1
         self.changes.append([item.external_id, "voided"])
 
-    def _fill(self, fact: Fact, item: Item) -> None:
-        fact.employee_id = self.employee_ids[item.employee]
-        fact.metric_id = self.metrics[item.metric].pk
-        fact.org_unit_id = self.placed[fact.employee_id].unit_on(self._local_day(item.occurred_at))
-        fact.value = item.value
-        fact.occurred_at = item.occurred_at
-        fact.month = month_of(item.occurred_at, self.tz)
-        fact.attributes = item.attributes or {}
-        fact.updated_at = self.now
+    def _row(self, item: Item, row_id: int | None) -> store.Row:
+        employee_id = self.employee_ids[item.employee]
+        moment = item.occurred_at
+        local = moment.astimezone(self.tz)
         newest = self.result.newest_occurred_at
-        if newest is None or item.occurred_at > newest:
-            self.result.newest_occurred_at = item.occurred_at
+        if newest is None or moment > newest:
+            self.result.newest_occurred_at = moment
+        return store.Row(
+            id=row_id,
+            external_id=item.external_id,
+            employee_id=employee_id,
+            metric_id=self.metrics[item.metric].pk,
+            org_unit_id=self.placed[employee_id].unit_on(local.date()),
+            value=item.value,
+            occurred_at=moment,
+            month=dt.date(local.year, local.month, 1),
+            attributes=item.attributes or {},
+            voided=False,
+        )
 
-    def _local_day(self, moment: dt.datetime) -> dt.date:
-        return moment.astimezone(self.tz).date()
-
-    def _count(self, fact: Fact, sign: int) -> None:
+    def _count(self, row: store.Row, sign: int) -> None:
         """Adds (+1) or withdraws (-1) the fact's contribution to its actual."""
-        cell = self.cells[(fact.employee_id, fact.metric_id, fact.month, fact.org_unit_id)]
-        cell.delta_e4 += sign * int(fact.value * SCALE)
-        cell.delta_count += sign
-        if fact.metric_id in self.latest_ids:
-            if sign > 0 and (cell.latest is None or fact.occurred_at >= cell.latest[0]):
-                cell.latest = (fact.occurred_at, fact.value)
+        delta = self.deltas[row.cell]
+        delta.total_e4 += sign * int(row.value * SCALE)
+        delta.count += sign
+        if row.metric_id in self.latest_ids:
+            if sign > 0 and (delta.latest is None or row.occurred_at >= delta.latest[0]):
+                delta.latest = (row.occurred_at, row.value)
             elif sign < 0:
-                cell.lost_latest = True
-        self.result.employees.add(fact.employee_id)
+                delta.lost_latest = True
+        self.result.employees.add(row.employee_id)
 
     def _note(self, item: Item, action: str) -> None:
         self.changes.append([
             item.external_id, action, item.employee, item.metric, str(item.value),
             item.occurred_at.isoformat(), item.attributes or {},
         ])  # fmt: skip
-
-    def _write_actuals(self) -> None:
-        cells = {key: cell for key, cell in self.cells.items() if _matters(cell)}
-        if not cells:
-            return
-        rows = [
-            [*key, cell.delta_e4, cell.delta_count, *(cell.latest or (None, None)), self.now]
-            for key, cell in sorted(cells.items())  # one lock order for concurrent batches
-        ]
-        per_statement = max(1, (connection.features.max_query_params or 65535) // len(_COLUMNS))
-        with connection.cursor() as cursor:
-            for start in range(0, len(rows), per_statement):
-                chunk = rows[start : start + per_statement]
-                cursor.execute(_upsert_sql(len(chunk)), _upsert_params(chunk))
-        lost = [key for key, cell in cells.items() if cell.lost_latest]
-        for key in lost:
-            _recompute_latest(*key)
 
     def evidence(self, channel: str) -> dict:
         digest = hashlib.sha256(
@@ -348,16 +306,12 @@ class _Batch:
         }
 
 
-def _matters(cell: _Cell) -> bool:
-    return bool(cell.delta_e4 or cell.delta_count or cell.latest or cell.lost_latest)
-
-
 def _employee_ids(numbers: set[str], allowed) -> dict[str, int]:
     query = allowed if allowed is not None else Employee.objects.all()
     found: dict[str, int] = {}
     listed = sorted(numbers)
-    for start in range(0, len(listed), QUERY_CHUNK):
-        chunk = listed[start : start + QUERY_CHUNK]
+    for start in range(0, len(listed), store.QUERY_CHUNK):
+        chunk = listed[start : start + store.QUERY_CHUNK]
         found.update(query.filter(employee_no__in=chunk).values_list("employee_no", "pk"))
     return found
 
@@ -365,8 +319,8 @@ def _employee_ids(numbers: set[str], allowed) -> dict[str, int]:
 def _placements(employee_ids: set[int]) -> dict[int, _Placed]:
     placed: dict[int, _Placed] = {}
     listed = sorted(employee_ids)
-    for start in range(0, len(listed), QUERY_CHUNK):
-        chunk = listed[start : start + QUERY_CHUNK]
+    for start in range(0, len(listed), store.QUERY_CHUNK):
+        chunk = listed[start : start + store.QUERY_CHUNK]
         for pk, unit in Employee.objects.filter(pk__in=chunk).values_list("pk", "org_unit_id"):
             placed[pk] = _Placed([], [], unit)
         rows = (
@@ -380,66 +334,12 @@ def _placements(employee_ids: set[int]) -> dict[int, _Placed]:
     return placed
 
 
-def _existing(source: str, external_ids: list[str]) -> dict[str, Fact]:
-    found: dict[str, Fact] = {}
-    for start in range(0, len(external_ids), QUERY_CHUNK):
-        chunk = external_ids[start : start + QUERY_CHUNK]
-        for fact in Fact.objects.filter(source=source, external_id__in=chunk):
-            found[fact.external_id] = fact
-    return found
-
-
-_COLUMNS = (
-    "employee_id", "metric_id", "month", "org_unit_id", "total_e4", "count",
-    "latest_at", "latest_value", "updated_at",
-)  # fmt: skip
-
-
-def _upsert_sql(rows: int) -> str:
-    q = connection.ops.quote_name
-    table = q(Actual._meta.db_table)
-    marks = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-    columns = ", ".join(map(q, _COLUMNS))
+def _same(stored: store.Row, wanted: store.Row) -> bool:
     return (
-        f"INSERT INTO {table} ({columns}) VALUES {', '.join([marks] * rows)} "  # noqa: S608
-        "ON CONFLICT (employee_id, metric_id, month, org_unit_id) DO UPDATE SET "
-        f"total_e4 = {table}.total_e4 + excluded.total_e4, "
-        f'"count" = {table}."count" + excluded."count", '
-        "latest_value = CASE WHEN excluded.latest_at IS NOT NULL AND "
-        f"({table}.latest_at IS NULL OR excluded.latest_at >= {table}.latest_at) "
-        f"THEN excluded.latest_value ELSE {table}.latest_value END, "
-        "latest_at = CASE WHEN excluded.latest_at IS NOT NULL AND "
-        f"({table}.latest_at IS NULL OR excluded.latest_at >= {table}.latest_at) "
-        f"THEN excluded.latest_at ELSE {table}.latest_at END, "
-        "updated_at = excluded.updated_at"
+        stored.employee_id == wanted.employee_id
+        and stored.metric_id == wanted.metric_id
+        and stored.org_unit_id == wanted.org_unit_id
+        and stored.value == wanted.value
+        and stored.occurred_at == wanted.occurred_at
+        and (stored.attributes or {}) == wanted.attributes
     )
-
-
-def _upsert_params(rows: list[list]) -> list:
-    fields = [Actual._meta.get_field(name) for name in _COLUMNS]
-    return [
-        f.get_db_prep_save(value, connection)
-        for row in rows
-        for f, value in zip(fields, row, strict=True)
-    ]
-
-
-def _recompute_latest(employee_id: int, metric_id: int, month: dt.date, unit_id: int) -> None:
-    """A fact of a "latest" metric was voided or moved: the cell's latest is its newest
-    remaining fact (or none)."""
-    newest = (
-        Fact.objects.filter(
-            employee_id=employee_id,
-            metric_id=metric_id,
-            month=month,
-            org_unit_id=unit_id,
-            voided=False,
-        )
-        .order_by("-occurred_at", "-id")
-        .values_list("occurred_at", "value")
-        .first()
-    )
-    latest_at, latest_value = newest or (None, None)
-    Actual.objects.filter(
-        employee_id=employee_id, metric_id=metric_id, month=month, org_unit_id=unit_id
-    ).update(latest_at=latest_at, latest_value=latest_value)

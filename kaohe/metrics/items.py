@@ -7,6 +7,7 @@ left out, so the rest of the batch still applies.
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -25,6 +26,7 @@ EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 # Clocks disagree; a record stamped more than a day ahead is a fault of the sender.
 FUTURE_SLACK = dt.timedelta(days=1)
 MAX_ATTRIBUTES = 50
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass
@@ -92,7 +94,7 @@ def _text(raw: dict, name: str, max_length: int) -> str:
     if len(value) > max_length:
         message = _("Use at most %(max_length)s characters.") % {"max_length": max_length}
         raise Reject(name, "too_long", message)
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if _CONTROL.search(value):
         raise Reject(name, "control_character", _("Control characters are not allowed."))
     return value
 

@@ -1,0 +1,258 @@
+"""Writing facts and actuals in bulk, below the ORM: the ingest path's hot loop.
+
+Model instances and per-field preparation cost more than the database does at a million
+rows, so rows travel as plain tuples: PostgreSQL takes new facts by COPY, SQLite by
+executemany, and both take the actuals' deltas as one multi-row upsert per chunk. The
+values are written as Django itself would write them (see `_adapt`), so the ORM reads them
+back unchanged.
+"""
+
+import datetime as dt
+import decimal
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection
+
+from kaohe.metrics.models import VALUE_PLACES, Actual, Fact
+
+QUERY_CHUNK = 2_000  # ids per IN (...) list, well inside SQLite's variable limit
+QUANTUM = Decimal(1).scaleb(-VALUE_PLACES)
+
+
+@dataclass(slots=True)
+class Row:
+    """A fact as the ingest path handles it; `id` is None until it is stored."""
+
+    id: int | None
+    external_id: str
+    employee_id: int
+    metric_id: int
+    org_unit_id: int
+    value: Decimal
+    occurred_at: dt.datetime
+    month: dt.date
+    attributes: dict
+    voided: bool
+
+    @property
+    def cell(self) -> tuple[int, int, dt.date, int]:
+        return (self.employee_id, self.metric_id, self.month, self.org_unit_id)
+
+
+_STORED = ("id", "external_id", "employee_id", "metric_id", "org_unit_id", "value",
+           "occurred_at", "month", "attributes", "voided")  # fmt: skip
+
+
+def existing(source: str, external_ids: list[str]) -> dict[str, Row]:
+    """The stored facts of `source` with these external ids."""
+    table = connection.ops.quote_name(Fact._meta.db_table)
+    select = f"SELECT {', '.join(_STORED)} FROM {table} WHERE source = %s AND external_id"  # noqa: S608
+    found: dict[str, Row] = {}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"{select} = ANY(%s)", [source, external_ids])
+            for values in cursor.fetchall():
+                row = Row(*values)
+                row.attributes = json.loads(row.attributes)  # Django reads jsonb as text
+                found[row.external_id] = row
+            return found
+        for start in range(0, len(external_ids), QUERY_CHUNK):
+            chunk = external_ids[start : start + QUERY_CHUNK]
+            cursor.execute(f"{select} IN ({', '.join(['%s'] * len(chunk))})", [source, *chunk])
+            for values in cursor.fetchall():
+                found[values[1]] = _from_sqlite(values)
+    return found
+
+
+_DECIMALS = decimal.Context(prec=15)  # as Django reads a decimal back from SQLite
+
+
+def _from_sqlite(values: tuple) -> Row:
+    pk, external_id, employee_id, metric_id, unit_id, value, at, month, attributes, voided = values
+    if isinstance(value, float):
+        value = _DECIMALS.create_decimal_from_float(value)
+    return Row(
+        pk, external_id, employee_id, metric_id, unit_id,
+        Decimal(value).quantize(QUANTUM),
+        at.replace(tzinfo=dt.UTC),  # Django's converters give naive UTC times and dates
+        month,
+        json.loads(attributes),
+        bool(voided),
+    )  # fmt: skip
+
+
+_INSERTED = ("source", "external_id", "employee_id", "metric_id", "org_unit_id", "value",
+             "occurred_at", "month", "attributes", "voided", "received_at",
+             "updated_at")  # fmt: skip
+
+
+def insert(source: str, rows: list[Row], now: dt.datetime) -> None:
+    if not rows:
+        return
+    table = connection.ops.quote_name(Fact._meta.db_table)
+    columns = ", ".join(_INSERTED)
+    adapt = _adapter()
+    stamp = adapt(now)
+    values = (
+        (source, r.external_id, r.employee_id, r.metric_id, r.org_unit_id, adapt(r.value),
+         adapt(r.occurred_at), adapt(r.month), json.dumps(r.attributes), r.voided, stamp, stamp)
+        for r in rows
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in values:
+                    copy.write_row(row)
+            return
+        marks = ", ".join(["%s"] * len(_INSERTED))
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(values))  # noqa: S608
+
+
+def update(rows: list[Row], now: dt.datetime) -> None:
+    if not rows:
+        return
+    table = connection.ops.quote_name(Fact._meta.db_table)
+    adapt = _adapter()
+    stamp = adapt(now)
+    values = [
+        (r.employee_id, r.metric_id, r.org_unit_id, adapt(r.value), adapt(r.occurred_at),
+         adapt(r.month), json.dumps(r.attributes), r.voided, r.id)
+        for r in rows
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            columns = [list(column) for column in zip(*values, strict=True)]
+            cursor.execute(_UPDATE_POSTGRESQL.format(table=table), [now, *columns])
+            return
+        cursor.executemany(
+            f"UPDATE {table} SET employee_id = %s, metric_id = %s, org_unit_id = %s, "  # noqa: S608
+            "value = %s, occurred_at = %s, month = %s, attributes = %s, voided = %s, "
+            "updated_at = %s WHERE id = %s",
+            [(*row[:-1], stamp, row[-1]) for row in values],
+        )
+
+
+# One statement for all changed facts: each column travels as one array.
+_UPDATE_POSTGRESQL = """
+UPDATE {table} AS f SET employee_id = v.employee_id, metric_id = v.metric_id,
+    org_unit_id = v.org_unit_id, value = v.value, occurred_at = v.occurred_at,
+    month = v.month, attributes = v.attributes::jsonb, voided = v.voided, updated_at = %s
+FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::numeric[], %s::timestamptz[],
+            %s::date[], %s::text[], %s::boolean[], %s::bigint[])
+    AS v(employee_id, metric_id, org_unit_id, value, occurred_at, month, attributes, voided, id)
+WHERE f.id = v.id
+"""
+
+
+@dataclass(slots=True)
+class Delta:
+    """What a batch changes in one actual (employee, metric, month, unit)."""
+
+    total_e4: int = 0
+    count: int = 0
+    latest: tuple[dt.datetime, Decimal] | None = None
+    lost_latest: bool = False  # a fact of a "latest" metric left the cell
+
+    def matters(self) -> bool:
+        return bool(self.total_e4 or self.count or self.latest or self.lost_latest)
+
+
+_ACTUAL = ("employee_id", "metric_id", "month", "org_unit_id", "total_e4", "count",
+           "latest_at", "latest_value", "updated_at")  # fmt: skip
+
+
+def add_to_actuals(deltas: dict[tuple, Delta], now: dt.datetime) -> None:
+    """Adds each delta to its actual, creating it when new. Cells are written in key order,
+    so concurrent batches take their row locks in one order and cannot deadlock."""
+    adapt = _adapter()
+    stamp = adapt(now)
+    rows = []
+    for (employee_id, metric_id, month, unit_id), delta in sorted(deltas.items()):
+        latest_at, latest_value = delta.latest or (None, None)
+        rows.append((employee_id, metric_id, adapt(month), unit_id, delta.total_e4, delta.count,
+                     adapt(latest_at), adapt(latest_value), stamp))  # fmt: skip
+    if rows:
+        _upsert(rows)
+    for key, delta in deltas.items():
+        if delta.lost_latest:
+            _recompute_latest(*key)
+
+
+def _upsert(rows: list[tuple]) -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            cursor.execute(_upsert_sql(0), columns)
+        else:
+            per_statement = max(1, (connection.features.max_query_params or 999) // len(_ACTUAL))
+            for start in range(0, len(rows), per_statement):
+                chunk = rows[start : start + per_statement]
+                cursor.execute(_upsert_sql(len(chunk)), [value for row in chunk for value in row])
+
+
+# On PostgreSQL the rows travel as one array per column.
+_UNNEST = (
+    "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::date[], %s::bigint[], %s::bigint[], "
+    "%s::integer[], %s::timestamptz[], %s::numeric[], %s::timestamptz[])"
+)
+
+
+def _upsert_sql(rows: int) -> str:
+    """The upsert of `rows` rows of VALUES; of arrays (`_UNNEST`) when rows is 0."""
+    q = connection.ops.quote_name
+    table = q(Actual._meta.db_table)
+    marks = "(" + ", ".join(["%s"] * len(_ACTUAL)) + ")"
+    source = _UNNEST if rows == 0 else f"VALUES {', '.join([marks] * rows)}"
+    newer = (
+        f"excluded.latest_at IS NOT NULL AND "
+        f"({table}.latest_at IS NULL OR excluded.latest_at >= {table}.latest_at)"
+    )
+    return (
+        f"INSERT INTO {table} ({', '.join(map(q, _ACTUAL))}) {source} "
+        "ON CONFLICT (employee_id, metric_id, month, org_unit_id) DO UPDATE SET "
+        f"total_e4 = {table}.total_e4 + excluded.total_e4, "
+        f'"count" = {table}."count" + excluded."count", '
+        f"latest_value = CASE WHEN {newer} THEN excluded.latest_value "
+        f"ELSE {table}.latest_value END, "
+        f"latest_at = CASE WHEN {newer} THEN excluded.latest_at ELSE {table}.latest_at END, "
+        "updated_at = excluded.updated_at"
+    )
+
+
+def _recompute_latest(employee_id: int, metric_id: int, month: dt.date, unit_id: int) -> None:
+    """The cell's latest is its newest remaining fact, or none."""
+    cell = {"employee_id": employee_id, "metric_id": metric_id, "month": month,
+            "org_unit_id": unit_id}  # fmt: skip
+    newest = (
+        Fact.objects.filter(voided=False, **cell)
+        .order_by("-occurred_at", "-id")
+        .values_list("occurred_at", "value")
+        .first()
+    )
+    latest_at, latest_value = newest or (None, None)
+    Actual.objects.filter(**cell).update(latest_at=latest_at, latest_value=latest_value)
+
+
+def _adapter():
+    """How a value is passed to the database: PostgreSQL's driver adapts Python types
+    itself; SQLite gets what Django's SQLite backend would write (naive UTC text times,
+    ISO dates, decimal strings)."""
+    if connection.vendor == "postgresql":
+        return _same
+    return _for_sqlite
+
+
+def _same(value):
+    return value
+
+
+def _for_sqlite(value):
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
