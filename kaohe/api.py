@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from kaohe.integrations.hooks import router as hooks_router
 from kaohe.lib.problem import (
     CONTENT_TYPE,
     ProblemError,
@@ -88,6 +89,7 @@ api = KaoheAPI(
 )
 api.add_router("", org_router)
 api.add_router("", evidence_router)
+api.add_router("", hooks_router)
 
 
 @api.exception_handler(ProblemError)

@@ -30,10 +30,13 @@ MATRIX = {
     "api/v1/employees": ("filtered", ["get", "post"]),
     "api/v1/employees/<employee_no>": ("denied", ["get"]),
     "api/v1/org-units": ("filtered", ["get"]),
+    "api/v1/facts": ("denied_to_both", ["post"]),
     "api/v1/ledger/keys": ("open", ["get"]),
     "api/v1/ledger/checkpoints/latest": ("filtered", ["get"]),
     "api/v1/ledger/entries/<index>/proof": ("denied", ["get"]),
     "api/v1/ledger/consistency": ("filtered", ["get"]),
+    # Signed webhooks: without the source's signature every caller gets 401.
+    "api/v1/hooks/<source>": ("filtered", ["post"]),
     "": ("open", ["get"]),
     "login/": ("open", ["get"]),
     "logout/": ("open", ["post"]),
@@ -82,6 +85,7 @@ def concrete(route: str, key_id, entry: int = 0) -> str:
         .replace("<int:assignment_id>", "1")
         .replace("<int:index>", str(entry))
         .replace("<index>", str(entry))
+        .replace("<source>", "attendance")
     )
     return "/" + url
 
