@@ -397,9 +397,14 @@ def new_api_secret() -> tuple[str, str]:
 
 @transaction.atomic
 def do_create_api_key(
-    actor, name: str, scopes: list[str], org_units: list[OrgUnit] | None = None
+    actor,
+    name: str,
+    scopes: list[str],
+    org_units: list[OrgUnit] | None = None,
+    sources: list[str] | None = None,
 ) -> tuple[ApiKey, str]:
-    """Creates a key; the returned secret is shown once and never stored."""
+    """Creates a key; the returned secret is shown once and never stored. `sources` limits
+    which sources' facts it may send (codes; the caller checks that they exist)."""
     if actor is not None:
         _require_hr_admin(actor)
     unknown = sorted(set(scopes) - set(API_SCOPES))
@@ -408,19 +413,24 @@ def do_create_api_key(
             _("Unknown scope %(scopes)s; choose from %(allowed)s.")
             % {"scopes": ", ".join(unknown) or "-", "allowed": ", ".join(API_SCOPES)}
         )
+    sources = sorted(set(sources or []))
+    if sources and "facts:write" not in scopes:
+        raise ActionError(_("Limiting a key to sources needs the facts:write scope."))
     prefix, secret = new_api_secret()
     key = ApiKey.objects.create(
         name=name,
         prefix=prefix,
         key_hash=token_digest(secret),
         scopes=sorted(set(scopes)),
+        sources=sources,
         created_by=actor,
         created_at=clock.now(),
     )
     if org_units:
         key.org_units.set(org_units)
     payload = {"name": name, "prefix": prefix, "scopes": key.scopes,
-               "org_units": sorted(unit.code for unit in org_units or [])}  # fmt: skip
+               "org_units": sorted(unit.code for unit in org_units or []),
+               "sources": sources}  # fmt: skip
     record("api.key.created", actor, payload, api_key=prefix)
     return key, secret
 

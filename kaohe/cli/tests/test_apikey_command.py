@@ -4,6 +4,8 @@ import re
 import pytest
 from django.core.management import CommandError, call_command
 
+from kaohe.integrations.models import Source
+from kaohe.lib import clock
 from kaohe.org.actions import find_api_key
 from kaohe.org.models import ApiKey
 
@@ -40,15 +42,25 @@ def test_create_limits_the_key_to_the_org_units_named(cast):
     assert sorted(key.org_units.values_list("code", flat=True)) == ["EAST", "SOUTH"]
 
 
+def test_create_limits_the_key_to_the_sources_named(cast):
+    Source.objects.create(code="crm", name="CRM", created_at=clock.now())
+    out, _err = run("create", "crm", "--scope", "facts:write", "--source", "crm")
+
+    assert find_api_key(out.strip()).sources == ["crm"]
+
+
 @pytest.mark.parametrize(
     "args",
     [
+        ("create", "crm", "--scope", "facts:write", "--source", "erp"),
+        ("create", "crm", "--scope", "employees:read", "--source", "crm"),
         ("create", "crm"),
         ("create", "crm", "--scope", "everything"),
         ("create", "crm", "--scope", "facts:write", "--org-unit", "NOWHERE"),
     ],
 )
-def test_create_refuses_missing_or_unknown_scopes_and_units(cast, args):
+def test_create_refuses_missing_or_unknown_scopes_units_and_sources(cast, args):
+    Source.objects.create(code="crm", name="CRM", created_at=clock.now())
     with pytest.raises(CommandError):
         run(*args)
     assert not ApiKey.objects.exists()

@@ -4,6 +4,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from kaohe.integrations.models import Source
+from kaohe.lib import clock
 from kaohe.org.actions import do_create_api_key, find_api_key
 from kaohe.org.models import ApiKey
 
@@ -63,9 +65,31 @@ def test_creating_a_key_shows_its_working_secret_once(cast, client_for):
     assert [unit["code"] for unit in api.json()["items"]] == ["EAST", "EAST-S"]
 
 
+def test_a_key_can_be_limited_to_sources(cast, client_for):
+    Source.objects.create(code="crm", name="CRM", created_at=clock.now())
+    response = create(client_for(cast.ada), sources=["crm"])
+
+    secret = re.search(r'id="new-secret" value="([^"]+)"', response.content.decode()).group(1)
+    assert find_api_key(secret).sources == ["crm"]
+    assert "crm" in client_for(cast.ada).get(URL).content.decode()
+
+
+def test_sources_need_the_facts_scope(cast, client_for):
+    Source.objects.create(code="crm", name="CRM", created_at=clock.now())
+    response = create(client_for(cast.ada), scopes=["employees:read"], sources=["crm"])
+
+    assert "facts:write" in response.content.decode()
+    assert not ApiKey.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
-    [({"scopes": []}, "scopes"), ({"name": ""}, "name"), ({"scopes": ["root"]}, "scopes")],
+    [
+        ({"sources": ["nope"]}, "sources"),
+        ({"scopes": []}, "scopes"),
+        ({"name": ""}, "name"),
+        ({"scopes": ["root"]}, "scopes"),
+    ],
 )
 def test_a_key_needs_a_name_and_known_scopes(cast, client_for, fields, field):
     response = create(client_for(cast.ada), **fields)

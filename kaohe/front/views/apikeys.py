@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from kaohe.integrations.models import Source
 from kaohe.org.actions import API_SCOPES, ActionError, do_create_api_key, do_revoke_api_key
 from kaohe.org.models import ApiKey, OrgUnit, is_hr_admin
 
@@ -36,6 +37,16 @@ class ApiKeyForm(forms.Form):
         required=False,
         help_text=gettext_lazy("Leave empty for the whole company."),
     )
+    sources = forms.ModelMultipleChoiceField(
+        label=gettext_lazy("Limit to sources"),
+        queryset=Source.objects.all(),
+        to_field_name="code",
+        required=False,
+        help_text=gettext_lazy(
+            "For facts:write: the sources whose facts this key may send. "
+            "Leave empty for any source."
+        ),
+    )
 
 
 def _require_hr_admin(user) -> None:
@@ -52,7 +63,11 @@ def api_keys(request):
         data = form.cleaned_data
         try:
             created, secret = do_create_api_key(
-                request.user, data["name"], data["scopes"], list(data["org_units"])
+                request.user,
+                data["name"],
+                data["scopes"],
+                list(data["org_units"]),
+                [source.code for source in data["sources"]],
             )
         except ActionError as exc:
             form.add_error(None, str(exc))

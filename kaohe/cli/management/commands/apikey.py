@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from kaohe.integrations.models import Source
 from kaohe.org.actions import API_SCOPES, ActionError, do_create_api_key, do_revoke_api_key
 from kaohe.org.models import ApiKey, OrgUnit
 
@@ -8,8 +9,9 @@ from kaohe.org.models import ApiKey, OrgUnit
 class Command(BaseCommand):
     help = (
         "API keys for integration clients. `create NAME --scope S [--scope S ...] "
-        "[--org-unit CODE ...]` prints the new secret once, alone on stdout, so scripts can "
-        "capture it; `list` shows every key without secrets; `revoke PREFIX` ends a key."
+        "[--org-unit CODE ...] [--source CODE ...]` prints the new secret once, alone on "
+        "stdout, so scripts can capture it; `list` shows every key without secrets; "
+        "`revoke PREFIX` ends a key."
     )
 
     def add_arguments(self, parser):
@@ -27,6 +29,14 @@ class Command(BaseCommand):
             metavar="CODE",
             help="limit the key to this org unit and those below it (repeatable)",
         )
+        create.add_argument(
+            "--source",
+            dest="sources",
+            action="append",
+            default=[],
+            metavar="CODE",
+            help="with facts:write, limit the key to facts of this source (repeatable)",
+        )
         actions.add_parser("list", help="list keys")
         revoke = actions.add_parser("revoke", help="revoke a key")
         revoke.add_argument("prefix", help="the key's prefix, as `list` shows it")
@@ -34,13 +44,16 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         getattr(self, f"_{action}")(**options)
 
-    def _create(self, name, scopes, org_units, **options):
+    def _create(self, name, scopes, org_units, sources, **options):
         units = list(OrgUnit.objects.filter(code__in=org_units))
         unknown = sorted(set(org_units) - {unit.code for unit in units})
         if unknown:
             raise CommandError(f"Unknown org unit: {', '.join(unknown)}")
+        known = set(Source.objects.filter(code__in=sources).values_list("code", flat=True))
+        if set(sources) - known:
+            raise CommandError(f"Unknown source: {', '.join(sorted(set(sources) - known))}")
         try:
-            key, secret = do_create_api_key(None, name, scopes, units)
+            key, secret = do_create_api_key(None, name, scopes, units, sources)
         except ActionError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(secret)
