@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from kaohe.integrations.api import router as facts_router
 from kaohe.integrations.hooks import router as hooks_router
 from kaohe.lib.problem import (
     CONTENT_TYPE,
@@ -89,6 +90,7 @@ api = KaoheAPI(
 )
 api.add_router("", org_router)
 api.add_router("", evidence_router)
+api.add_router("", facts_router)
 api.add_router("", hooks_router)
 
 

@@ -178,8 +178,11 @@ EMAIL_HOST_PASSWORD = env_secret("KAOHE_EMAIL_PASSWORD") or ""
 EMAIL_USE_TLS = env_bool("KAOHE_EMAIL_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("KAOHE_EMAIL_FROM", "kaohe@localhost")
 
-# Largest upload (people or facts files) accepted through the browser.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Largest API request body (a batch of up to 10,000 facts); larger ones get a 413 problem.
+KAOHE_API_MAX_BODY_BYTES = env_int("KAOHE_API_MAX_BODY_BYTES", 20 * 1024 * 1024)
+# Largest request body Django reads into memory (forms, API bodies; uploaded files do
+# not count).
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(10 * 1024 * 1024, KAOHE_API_MAX_BODY_BYTES)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 KAOHE_MAX_IMPORT_BYTES = env_int("KAOHE_MAX_IMPORT_BYTES", 50 * 1024 * 1024)
 

@@ -2,12 +2,16 @@
 
 Follows the IETF httpapi draft "The Idempotency-Key HTTP Header Field": the same key with
 a different request is 422, a retry while the first is still being answered is 409.
-Server errors (5xx) are not kept, so the client may retry them.
+Server errors (5xx) are not kept, so the client may retry them. A request that never
+answered (its server was killed mid-request) stops blocking its key after IN_FLIGHT_LEASE:
+the next retry takes the key over and is answered afresh.
 """
 
 import datetime as dt
 import hashlib
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
@@ -18,6 +22,8 @@ from kaohe.lib.problem import problem_response
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"
 KEEP_FOR = dt.timedelta(hours=24)
+# Longer than any request runs (gunicorn kills a worker after 30 s by default).
+IN_FLIGHT_LEASE = dt.timedelta(minutes=2)
 MAX_KEY_LENGTH = 255
 
 
@@ -56,7 +62,12 @@ class IdempotencyMiddleware:
         return self._answer_once(request, principal, key)
 
     def _answer_once(self, request, principal: str, key: str):
-        fingerprint = _fingerprint(request)
+        try:
+            fingerprint = _fingerprint(request)
+        except RequestDataTooBig:
+            detail = _("The request body is larger than %(max)s bytes.")
+            limit = f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,}"
+            return problem_response(413, detail % {"max": limit}, slug="body-too-large")
         record, refusal = _claim(principal, key, fingerprint)
         if refusal is not None:
             return refusal
@@ -84,10 +95,20 @@ def _claim(principal: str, key: str, fingerprint: str):
     if record.fingerprint != fingerprint:
         detail = _("This Idempotency-Key was already used for a different request.")
         return None, problem_response(422, detail, slug="idempotency-key-reused")
-    if not created and record.status is None:
+    if not created and record.status is None and not _take_over_lost(record):
         detail = _("A request with this Idempotency-Key is still being processed; retry later.")
         return None, problem_response(409, detail, headers={"Retry-After": "1"})
     return record, None
+
+
+def _take_over_lost(record: IdempotentRequest) -> bool:
+    """Claims a request whose first attempt never answered within the lease; only one
+    retry wins (a conditional update, so this holds on SQLite and PostgreSQL alike)."""
+    now = clock.now()
+    claimed = IdempotentRequest.objects.filter(
+        pk=record.pk, status__isnull=True, created_at__lt=now - IN_FLIGHT_LEASE
+    ).update(created_at=now)
+    return claimed == 1
 
 
 def _keep(record: IdempotentRequest, response) -> None:

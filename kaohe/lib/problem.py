@@ -24,6 +24,7 @@ KINDS = {
     404: ("not-found", _("Not found")),
     405: ("method-not-allowed", _("Method not allowed")),
     409: ("conflict", _("Conflict")),
+    413: ("content-too-large", _("Content too large")),
     422: ("validation", _("Invalid input")),
     429: ("too-many-requests", _("Too many requests")),
     500: ("server-error", _("Server error")),
