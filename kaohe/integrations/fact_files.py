@@ -12,8 +12,10 @@ Within one file the first row with an external id counts; a later row with the s
 is rejected and names the first (whichever chunk it falls in).
 """
 
+import csv
 import datetime as dt
 import hashlib
+import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ from django.utils.translation import gettext as _
 from kaohe.integrations.models import Channel, Delivery, Source
 from kaohe.integrations.sync import record_delivery
 from kaohe.lib import tabular
-from kaohe.lib.tabular import DATE_PATTERN, cell_text, plain_text
+from kaohe.lib.tabular import DATE_PATTERN, cell_text, neutralise, plain_text
 from kaohe.metrics.ingest import MAX_ITEMS, IngestResult, ingest_facts
 from kaohe.metrics.items import Rejection
 from kaohe.org.evidence import record
@@ -436,3 +438,32 @@ def _log(source: str, actor, result: FactImportResult, sha256: str, size: int) -
         payload = {"source": source, "file_sha256": sha256, "rows": result.rows,
                    **result.counts()}  # fmt: skip
         record("metrics.facts.file_imported", actor, payload, source=source)
+
+
+# --- the error report -----------------------------------------------------------------
+
+
+def report_header() -> list[str]:
+    return [_("Row"), _("Column"), _("Problem")]
+
+
+def report_rows(errors: Iterable[RowError]) -> Iterator[list]:
+    for error in errors:
+        yield [error.row or "", error.column, error.message]
+
+
+def write_report(target: str | Path | IO[bytes], errors: Iterable[RowError], kind: str) -> None:
+    """The rejected rows as "xlsx" or "csv" (UTF-8 with BOM, so Excel shows Chinese), to
+    fix the file against: row as the spreadsheet shows it, column, problem."""
+    if kind == "xlsx":
+        tabular.write_xlsx(target, report_header(), report_rows(errors), _("Problems"))
+        return
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(report_header())
+    writer.writerows([neutralise(value) for value in row] for row in report_rows(errors))
+    data = text.getvalue().encode("utf-8-sig")
+    if isinstance(target, str | Path):
+        Path(target).write_bytes(data)
+    else:
+        target.write(data)

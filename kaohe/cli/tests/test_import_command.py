@@ -8,6 +8,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import translation
 
+from kaohe.integrations.tests.factories import make_source
+from kaohe.lib.tabular import cell_text, read_table
+from kaohe.metrics.models import Fact
+from kaohe.metrics.testing import make_sales_metrics
 from kaohe.org.models import Employee
 
 pytestmark = pytest.mark.django_db
@@ -121,3 +125,86 @@ def test_an_xlsx_file_is_recognised_by_its_content_not_its_name(cast, tmp_path):
     out, _err = kaohe_import("employees", str(path))
     assert "created 1" in out
     assert Employee.objects.get(employee_no="E1001").hire_date == dt.date(2024, 1, 2)
+
+
+# --- facts ----------------------------------------------------------------------------
+
+FACTS_HEADER = "外部编号,员工编号,指标,数值,发生时间\n"
+
+
+@pytest.fixture
+def crm(cast):
+    make_sales_metrics()
+    return make_source("crm")
+
+
+def facts_file(tmp_path, *lines: str, encoding="utf-8", name="facts.csv"):
+    path = tmp_path / name
+    path.write_bytes((FACTS_HEADER + "".join(line + "\n" for line in lines)).encode(encoding))
+    return str(path)
+
+
+def test_it_imports_facts_and_prints_the_counts(crm, tmp_path):
+    file = facts_file(tmp_path, "D-1,E0003,sales_amount,100.50,2026-05-03 10:00",
+                      "D-2,E0004,sales_amount,20,2026-05-04", encoding="gbk")  # fmt: skip
+
+    out, _err = kaohe_import("facts", file, "--source", "crm")
+
+    assert "created 2, updated 0, unchanged 0, voided 0, rejected 0" in out
+    assert Fact.objects.count() == 2
+
+
+def test_rejected_fact_rows_are_printed_and_the_command_fails_but_good_rows_stay(crm, tmp_path):
+    file = facts_file(tmp_path, "D-1,E0003,sales_amount,1,2026-05-03",
+                      "D-2,E9999,sales_amount,1,2026-05-03",
+                      "D-3,E0003,sales_amount,many,2026-05-03")  # fmt: skip
+    out, err = io.StringIO(), io.StringIO()
+
+    with pytest.raises(CommandError, match="2 rows were rejected; the other rows were applied"):
+        call_command("import", "facts", file, "--source", "crm", stdout=out, stderr=err)
+
+    assert "created 1," in out.getvalue()
+    assert [line.split(":")[0] for line in err.getvalue().splitlines()] == [
+        "row 3, column 员工编号",
+        "row 4, column 数值",
+    ]
+    assert list(Fact.objects.values_list("external_id", flat=True)) == ["D-1"]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "xlsx"])
+def test_the_report_lists_every_rejected_row(crm, tmp_path, suffix):
+    file = facts_file(tmp_path, *(f"D-{i},E9999,sales_amount,1,2026-05-03" for i in range(60)))
+    report = tmp_path / f"problems.{suffix}"
+    err = io.StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("import", "facts", file, "--source", "crm", "--report", str(report),
+                     stdout=io.StringIO(), stderr=err)  # fmt: skip
+
+    assert "and 10 more problems" in err.getvalue()
+    rows = list(read_table(report).rows)
+    assert len(rows) == 60
+    assert [cell_text(c) for c in rows[0][1]] == ["2", "员工编号", "There is no such employee."]
+
+
+def test_a_report_must_be_csv_or_xlsx(crm, tmp_path):
+    file = facts_file(tmp_path, "D-1,E0003,sales_amount,1,2026-05-03")
+    with pytest.raises(CommandError, match=r"\.csv or \.xlsx"):
+        kaohe_import("facts", file, "--source", "crm", "--report", str(tmp_path / "r.txt"))
+    assert not Fact.objects.exists()
+
+
+def test_a_missing_fact_column_refuses_the_file(crm, tmp_path):
+    path = tmp_path / "facts.csv"
+    path.write_text("external_id,employee,value\nD-1,E0003,1\n")
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="The file was not imported"):
+        call_command("import", "facts", str(path), "--source", "crm", stdout=io.StringIO(),
+                     stderr=err)  # fmt: skip
+    assert err.getvalue().startswith("column metric: ")
+
+
+def test_a_source_must_be_named(crm, tmp_path):
+    file = facts_file(tmp_path, "D-1,E0003,sales_amount,1,2026-05-03")
+    with pytest.raises(CommandError, match="--source"):
+        kaohe_import("facts", file)
