@@ -1,7 +1,16 @@
 from django.urls import path
 from django.views.i18n import set_language
 
-from kaohe.front.views import accounts, apikeys, audit, company, people, people_io, roles
+from kaohe.front.views import (
+    accounts,
+    apikeys,
+    audit,
+    company,
+    fact_import,
+    people,
+    people_io,
+    roles,
+)
 
 app_name = "front"
 
@@ -21,6 +30,7 @@ urlpatterns = [
     path("people/", people.employee_list, name="employee_list"),
     path("people/export.xlsx", people_io.export_people, name="export_people"),
     path("people/import/", people_io.import_people, name="import_people"),
+    path("facts/import/", fact_import.import_facts, name="import_facts"),
     path("people/<str:employee_no>/", people.employee_detail, name="employee_detail"),
     path("people/<str:employee_no>/invite/", accounts.invite, name="invite"),
     path("settings/company/", company.company_settings, name="company_settings"),

@@ -52,6 +52,7 @@ MATRIX = {
     "people/": ("filtered", ["get"]),
     "people/export.xlsx": ("filtered", ["get"]),
     "people/import/": ("filtered", ["get"]),
+    "facts/import/": ("denied_to_both", ["get", "post"]),
     "people/<str:employee_no>/": ("denied", ["get"]),
     "people/<str:employee_no>/invite/": ("denied", ["post"]),
     "settings/company/": ("filtered", ["get", "post"]),
