@@ -19,6 +19,7 @@ from kaohe.lib.problem import (
     response_for,
     validation_problems,
 )
+from kaohe.metrics.api import router as targets_router
 from kaohe.org.actions import ActionError, FieldErrors
 from kaohe.org.api import CHALLENGE, auth_for
 from kaohe.org.api import router as org_router
@@ -90,6 +91,7 @@ api = KaoheAPI(
 )
 api.add_router("", org_router)
 api.add_router("", evidence_router)
+api.add_router("", targets_router)
 api.add_router("", facts_router)
 api.add_router("", hooks_router)
 

@@ -7,9 +7,11 @@ from kaohe.front.views import (
     audit,
     company,
     fact_import,
+    metrics,
     people,
     people_io,
     roles,
+    targets,
 )
 
 app_name = "front"
@@ -23,6 +25,7 @@ urlpatterns = [
     path("me/", people.my_profile, name="my_profile"),
     path("me/password/", accounts.change_password, name="change_password"),
     path("me/evidence/", audit.my_evidence, name="my_evidence"),
+    path("me/attainment/", targets.my_attainment, name="my_attainment"),
     path("audit/", audit.audit_log, name="audit_log"),
     path("audit/entries/<int:index>/", audit.entry_detail, name="ledger_entry"),
     path("audit/entries/<int:index>/proof.json", audit.entry_proof, name="ledger_entry_proof"),
@@ -33,6 +36,32 @@ urlpatterns = [
     path("facts/import/", fact_import.import_facts, name="import_facts"),
     path("people/<str:employee_no>/", people.employee_detail, name="employee_detail"),
     path("people/<str:employee_no>/invite/", accounts.invite, name="invite"),
+    path(
+        "people/<str:employee_no>/attainment/",
+        targets.employee_attainment,
+        name="employee_attainment",
+    ),
+    path("people/<str:employee_no>/targets/", targets.agreements, name="agreements"),
+    path("people/<str:employee_no>/targets/<str:period>/", targets.agreement, name="agreement"),
+    path(
+        "people/<str:employee_no>/targets/<str:period>/publish/",
+        targets.publish,
+        name="agreement_publish",
+    ),
+    path(
+        "people/<str:employee_no>/targets/<str:period>/revise/",
+        targets.revise,
+        name="agreement_revise",
+    ),
+    path(
+        "people/<str:employee_no>/targets/<str:period>/discard/",
+        targets.discard,
+        name="agreement_discard",
+    ),
+    path("targets/bulk/", targets.bulk_assign, name="bulk_assign"),
+    path("settings/metrics/", metrics.metric_list, name="metric_list"),
+    path("settings/metrics/new/", metrics.metric_edit, name="metric_new"),
+    path("settings/metrics/<str:code>/", metrics.metric_edit, name="metric_edit"),
     path("settings/company/", company.company_settings, name="company_settings"),
     path("settings/company/workdays/", company.workday_override, name="workday_override"),
     path(

@@ -29,6 +29,9 @@ MATRIX = {
     "api/v1/docs": ("open", ["get"]),
     "api/v1/employees": ("filtered", ["get", "post"]),
     "api/v1/employees/<employee_no>": ("denied", ["get"]),
+    "api/v1/employees/<employee_no>/attainment": ("denied", ["get"]),
+    "api/v1/targets": ("filtered", ["put"]),
+    "api/v1/metrics": ("open", ["get"]),
     "api/v1/org-units": ("filtered", ["get"]),
     "api/v1/facts": ("denied_to_both", ["post"]),
     "api/v1/ledger/keys": ("open", ["get"]),
@@ -45,6 +48,7 @@ MATRIX = {
     "me/": ("filtered", ["get"]),
     "me/password/": ("filtered", ["get", "post"]),
     "me/evidence/": ("filtered", ["get"]),
+    "me/attainment/": ("filtered", ["get"]),
     "audit/": ("denied_to_both", ["get"]),
     "audit/entries/<int:index>/": ("denied", ["get"]),
     "audit/entries/<int:index>/proof.json": ("denied", ["get"]),
@@ -55,6 +59,16 @@ MATRIX = {
     "facts/import/": ("denied_to_both", ["get", "post"]),
     "people/<str:employee_no>/": ("denied", ["get"]),
     "people/<str:employee_no>/invite/": ("denied", ["post"]),
+    "people/<str:employee_no>/attainment/": ("denied", ["get"]),
+    "people/<str:employee_no>/targets/": ("denied", ["get", "post"]),
+    "people/<str:employee_no>/targets/<str:period>/": ("denied", ["get", "post"]),
+    "people/<str:employee_no>/targets/<str:period>/publish/": ("denied", ["post"]),
+    "people/<str:employee_no>/targets/<str:period>/revise/": ("denied", ["post"]),
+    "people/<str:employee_no>/targets/<str:period>/discard/": ("denied", ["post"]),
+    "targets/bulk/": ("filtered", ["get", "post"]),
+    "settings/metrics/": ("filtered", ["get"]),
+    "settings/metrics/new/": ("denied_to_both", ["get", "post"]),
+    "settings/metrics/<str:code>/": ("denied_to_both", ["get", "post"]),
     "settings/company/": ("filtered", ["get", "post"]),
     "settings/company/workdays/": ("denied_to_both", ["post"]),
     "settings/company/workdays/<str:day>/remove/": ("denied_to_both", ["post"]),
@@ -86,6 +100,8 @@ def concrete(route: str, key_id, entry: int = 0) -> str:
         .replace("<int:assignment_id>", "1")
         .replace("<int:index>", str(entry))
         .replace("<index>", str(entry))
+        .replace("<str:period>", "2026-Q1")
+        .replace("<str:code>", "sales_amount")
         .replace("<source>", "attendance")
     )
     return "/" + url
