@@ -39,7 +39,7 @@ def test_the_hr_admin_imports_facts_and_downloads_the_problems(
     page.select_option("#id_source", "crm")
     page.set_input_files("#id_file", str(facts_csv))
     screenshot(page, "form")
-    page.click("button[type=submit]")
+    page.click("main button.btn-primary")
 
     counts = page.locator("#import-result dd")
     expect(counts).to_have_text(["4", "2", "0", "0", "0", "2"])  # read, created, ..., rejected
