@@ -16,7 +16,7 @@ from kaohe.org.actions import company_today
 register = template.Library()
 
 SWITCH_KINDS = (PeriodKind.MONTH, PeriodKind.QUARTER, PeriodKind.YEAR)
-CHART_HEIGHT, BAR_WIDTH, BAR_GAP = 60, 16, 8
+CHART_HEIGHT, BAR_WIDTH, BAR_GAP = 56, 26, 12
 
 
 def requested_period(request, today) -> Period:
@@ -61,7 +61,7 @@ def _row(figure: Figure) -> dict:
         "target": number(figure.target, places, suffix),
         "attainment": number(figure.attainment, 1, "%"),
         "weight": number(figure.weight, 0, "%") if figure.weight is not None else None,
-        "chart": chart(figure),
+        "chart": chart(figure) if figure.weight is not None else None,
     }
 
 

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from kaohe.front.templatetags.targets import attainment_context
+from kaohe.front.templatetags.targets import attainment_context, metric_name
 from kaohe.lib.periods import Period, PeriodError, PeriodKind
 from kaohe.metrics.actions import (
     ActionError,
@@ -295,7 +295,7 @@ def _changes(before: dict, after: dict) -> list[str]:
     changes = []
     for code in sorted(set(before) | set(after)):
         old, new = before.get(code), after.get(code)
-        name = (new or old).metric.name_zh
+        name = metric_name((new or old).metric)
         if old is None:
             changes.append(
                 _("%(metric)s added: target %(target)s, weight %(weight)s%%")
