@@ -15,6 +15,7 @@ from django.db import DatabaseError
 from django_tasks import task
 from django_tasks_db.models import DBTaskResult
 
+from kaohe.integrations.pull import pull_due_task
 from kaohe.integrations.tasks import purge_idempotent_requests
 from kaohe.ledger.tasks import checkpoint_task
 from kaohe.lib import clock
@@ -46,6 +47,8 @@ JOBS: tuple[Job, ...] = (
     Job("purge_idempotent_requests", dt.timedelta(hours=1), purge_idempotent_requests.enqueue),
     # Signs the tree head when the log grew and retries owed RFC 3161 timestamps.
     Job("ledger_checkpoint", dt.timedelta(minutes=5), checkpoint_task.enqueue),
+    # Runs the pull connectors whose time has come (each claims its connector itself).
+    Job("pull_connectors", dt.timedelta(minutes=1), pull_due_task.enqueue),
 )
 
 

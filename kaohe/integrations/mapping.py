@@ -97,6 +97,7 @@ class Mapped:
     items: list[dict] = field(default_factory=list)
     origins: list[int] = field(default_factory=list)  # the sender's index of each item
     rejected: list[RecordRejection] = field(default_factory=list)
+    records: int = 0  # how many the sender's list held
     skipped: int = 0  # records the `when` conditions left out
     next_cursor: str | None = None
     has_more: bool | None = None
@@ -315,7 +316,7 @@ def map_document(mapping: dict, document, tz: ZoneInfo) -> Mapped:
         records = [records]
     if not isinstance(records, list):
         raise DocumentFault(_("Found no list at %(path)s.") % {"path": mapping["items"]})
-    result = Mapped()
+    result = Mapped(records=len(records))
     for index, record in enumerate(records):
         _map_one(mapping, record, index, tz, result)
     _last_stands(result)
