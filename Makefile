@@ -45,8 +45,12 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The PostgreSQL benchmarks create (and drop) a scratch database on the server of
+# KAOHE_BENCH_PG_URL; by default the one the PostgreSQL tests use.
 bench: install
-	KAOHE_DATA_DIR=$(CURDIR)/var/bench $(BIN)/python bench/run.py
+	KAOHE_DATA_DIR=$(CURDIR)/var/bench \
+	KAOHE_BENCH_PG_URL="$${KAOHE_BENCH_PG_URL:-$${KAOHE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/kaohe}}" \
+		$(BIN)/python bench/run.py
 
 # Needs GNU gettext (Debian: gettext). The compiled catalogues are committed.
 messages: install
