@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
+from django.http.request import RawPostDataException
 from django.utils.translation import gettext as _
 from ninja import Router, Schema
 from pydantic import Field, WithJsonSchema
@@ -210,6 +211,8 @@ def _read_body(request) -> bytes:
         body = request.body
     except RequestDataTooBig:
         raise _body_too_large(limit) from None
+    except RawPostDataException:  # a form upload, already parsed by the CSRF check
+        raise ProblemError(400, _("The request body is not valid JSON.")) from None
     if len(body) > limit:
         raise _body_too_large(limit)
     return body

@@ -347,6 +347,18 @@ def test_a_signed_in_hr_admin_may_post_with_the_csrf_token(cast, crm):
     assert accepted.status_code == 200 and accepted.json()["counts"]["created"] == 1
 
 
+def test_a_form_upload_instead_of_json_is_400_not_a_crash(cast, crm):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(cast.ada)
+    client.get("/api/v1/docs")
+    token = client.cookies["csrftoken"].value
+
+    response = client.post(URL, {"source": "crm", "items": "x"}, HTTP_X_CSRFTOKEN=token)
+
+    assert_problem(response, 400)
+    assert not Fact.objects.exists()
+
+
 @pytest.mark.parametrize("who", ["hazel", "mike", "amy"])
 def test_other_signed_in_people_may_not_post_facts(cast, crm, client_for, who):
     person = getattr(cast, who)
