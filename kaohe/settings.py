@@ -7,6 +7,7 @@ import dj_database_url
 from kaohe.lib.env import (
     ConfigError,
     env_bool,
+    env_file,
     env_int,
     env_list,
     env_secret,
@@ -164,6 +165,7 @@ MEDIA_ROOT = DATA_DIR / "files"
 # optional RFC 3161 timestamping authority for checkpoints.
 LEDGER_KEY_FILE = Path(env_str("KAOHE_LEDGER_KEY_FILE") or DATA_DIR / "keys" / "ledger-ed25519.pem")
 KAOHE_TSA_URL = env_str("KAOHE_TSA_URL")
+KAOHE_TSA_ROOTS = env_file("KAOHE_TSA_ROOTS")  # PEM bundle the TSA's certificate must chain to
 
 EMAIL_BACKEND = env_str(
     "KAOHE_EMAIL_BACKEND",

@@ -1,22 +1,34 @@
 """Optional RFC 3161 timestamps on checkpoints, from the authority at settings.KAOHE_TSA_URL.
 
-The request is for SHA-256 of the checkpoint's signed bytes. A failure is recorded on the
-checkpoint (status failed, the error, the attempt count), logged, and retried by the
-scheduled checkpoint job; the local clock never stands in for the authority's.
+The request is for SHA-256 of the checkpoint's signed bytes. A token is kept only if it
+holds up (kaohe.lib.rfc3161: its imprint, its CMS signature, the time-stamping key usage
+and, when settings.KAOHE_TSA_ROOTS names a PEM bundle, its chain to those roots). A failure
+is recorded on the checkpoint (status failed, the error, the attempt count), logged, and
+retried by the scheduled checkpoint job; the local clock never stands in for the
+authority's.
+
+Retries stop once a checkpoint is older than rfc3161.LATE: a timestamp that late would show
+only that the checkpoint existed then, and the next checkpoint's timestamp already vouches
+for it through the chain ("previous"). So every stored token is at most LATE after its
+checkpoint, and `kaohe ledger verify` treats a later one as planted.
 """
 
 import asyncio
 import concurrent.futures
 import datetime as dt
+import functools
 import hashlib
 import logging
+from pathlib import Path
 
-from asn1crypto import cms
+from asn1crypto import cms, x509
 from django.conf import settings
 from django.db.models import F
 from pyhanko.sign.timestamps import HTTPTimeStamper
 
 from kaohe.ledger.models import Checkpoint, TimestampStatus
+from kaohe.lib import clock, rfc3161
+from kaohe.lib.checkpoint import VerifyError
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +41,10 @@ def stamp(checkpoint: Checkpoint) -> bool:
     url = settings.KAOHE_TSA_URL
     signed = checkpoint.body.encode()
     try:
+        if too_late(checkpoint, clock.now()):
+            raise ValueError(f"too late: the checkpoint is older than {rfc3161.LATE}")
         token = request_token(url, signed)
-        problem = token_problem(token, signed)
+        problem = token_problem(token, signed) or _late_problem(checkpoint, token)
         if problem:
             raise ValueError(problem)
     except Exception as exc:  # whatever the network or the authority did: record, retry later
@@ -48,7 +62,8 @@ def stamp_owed(limit: int = RETRY_BATCH) -> int:
     if not settings.KAOHE_TSA_URL:
         return 0
     owed = Checkpoint.objects.filter(
-        timestamp_status__in=[TimestampStatus.PENDING, TimestampStatus.FAILED]
+        timestamp_status__in=[TimestampStatus.PENDING, TimestampStatus.FAILED],
+        created_at__gt=clock.now() - rfc3161.LATE,
     ).order_by("-tree_size", "-pk")[:limit]
     stamped = 0
     for checkpoint in owed:
@@ -67,28 +82,51 @@ def request_token(url: str, data: bytes) -> bytes:
 
 
 def token_problem(token: bytes, data: bytes) -> str | None:
-    """Why `token` is not a timestamp over SHA-256 of `data` (its signature and certificate
-    chain are for the verifier with the authority's certificate), or None."""
+    """Why `token` is not a sound timestamp over SHA-256 of `data` (imprint, signature,
+    key usage, and the chain to settings.KAOHE_TSA_ROOTS when set), or None."""
     try:
-        info = token_info(token)
-        imprint = info["message_imprint"]
-        algorithm = imprint["hash_algorithm"]["algorithm"].native
-        hashed = imprint["hashed_message"].native
-    except (ValueError, TypeError, KeyError) as exc:
-        return f"the timestamp token cannot be read ({exc})"
-    if algorithm != "sha256" or hashed != hashlib.sha256(data).digest():
-        return "the timestamp token covers other data than this checkpoint"
+        rfc3161.check_token(token, data, trust_roots())
+    except VerifyError as exc:
+        return str(exc)
     return None
+
+
+def too_late(checkpoint: Checkpoint, stamped: dt.datetime) -> dt.timedelta | None:
+    """How long after the checkpoint `stamped` is, when that is more than rfc3161.LATE."""
+    return rfc3161.late_by(stamped, checkpoint.created_at)
+
+
+def trust_roots() -> list[x509.Certificate] | None:
+    """The TSA trust roots of settings.KAOHE_TSA_ROOTS, or None when it is not set. Raises
+    VerifyError when the file cannot be read or holds no certificate."""
+    path = settings.KAOHE_TSA_ROOTS
+    if not path:
+        return None
+    try:
+        stat = Path(path).stat()
+    except OSError as exc:
+        raise VerifyError(f"KAOHE_TSA_ROOTS {path}: {exc.strerror}") from None
+    return _roots(str(path), stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _roots(path: str, mtime_ns: int) -> list[x509.Certificate]:
+    return rfc3161.load_roots(Path(path).read_bytes(), f"KAOHE_TSA_ROOTS {path}")
 
 
 def token_time(token: bytes) -> dt.datetime:
     """The time the authority put in the token."""
-    return token_info(token)["gen_time"].native
+    return rfc3161.token_time(token)
 
 
 def token_info(token: bytes):
     content = cms.ContentInfo.load(token)["content"]
     return content["encap_content_info"]["content"].parsed
+
+
+def _late_problem(checkpoint: Checkpoint, token: bytes) -> str | None:
+    late = too_late(checkpoint, token_time(token))
+    return f"the authority's time is {late} after the checkpoint's: too late" if late else None
 
 
 def _record(checkpoint: Checkpoint, status, token: bytes | None = None, error: str = ""):

@@ -45,6 +45,17 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_file(name: str) -> Path | None:
+    """The existing file named by NAME, or None when NAME is unset or empty."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{name}={raw!r} is not a file")
+    return path
+
+
 def env_secret(name: str) -> str | None:
     """The secret in NAME, or the content of the file named by NAME_FILE, or None."""
     value = os.environ.get(name)

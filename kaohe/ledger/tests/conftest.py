@@ -11,6 +11,7 @@ def _ledger_settings(settings, tmp_path):
     """Each test signs with its own key file and asks no timestamping authority."""
     settings.LEDGER_KEY_FILE = tmp_path / "keys" / "ledger-ed25519.pem"
     settings.KAOHE_TSA_URL = ""
+    settings.KAOHE_TSA_ROOTS = None
 
 
 # For tests whose child processes write: PostgreSQL's test data must be committed to be seen.
@@ -47,5 +48,6 @@ def shared_database(tmp_path, settings):
         "KAOHE_DATA_DIR": str(tmp_path / "data"),
         "KAOHE_LEDGER_KEY_FILE": str(settings.LEDGER_KEY_FILE),
         "KAOHE_TSA_URL": "",
+        "KAOHE_TSA_ROOTS": "",
         "PYTHONUNBUFFERED": "1",
     }

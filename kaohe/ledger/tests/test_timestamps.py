@@ -7,13 +7,9 @@ import socket
 import threading
 
 import pytest
-from asn1crypto import keys as asn1_keys
+import time_machine
 from asn1crypto import tsp
-from asn1crypto import x509 as asn1_x509
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from django.core.management import CommandError, call_command
 from pyhanko.sign.timestamps import DummyTimeStamper
 
 from kaohe.ledger.audit import check_log
@@ -21,48 +17,17 @@ from kaohe.ledger.checkpoints import as_document, make_checkpoint
 from kaohe.ledger.log import append
 from kaohe.ledger.models import Checkpoint, TimestampStatus
 from kaohe.ledger.tasks import checkpoint_task
-from kaohe.ledger.timestamps import stamp_owed, token_info, token_time
+from kaohe.ledger.timestamps import stamp, stamp_owed, token_info, token_time
+from kaohe.lib.tests.tsa import ThrowawayTSA, with_altered_signature, with_altered_time
+from kaohe.lib.tests.tsa import authority as throwaway_authority
 
 pytestmark = pytest.mark.django_db
 
 
-def certificate(subject, issuer, public_key, signing_key, ca: bool) -> x509.Certificate:
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:
-        builder = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
-        )
-    return builder.sign(signing_key, hashes.SHA256())
-
-
 @pytest.fixture(scope="module")
-def dummy_tsa() -> DummyTimeStamper:
+def dummy_tsa() -> ThrowawayTSA:
     """A throwaway CA and the TSA certificate it issued, as pyHanko's test authority."""
-    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    tsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca = certificate("Test CA", "Test CA", ca_key.public_key(), ca_key, ca=True)
-    tsa = certificate("Test TSA", "Test CA", tsa_key.public_key(), ca_key, ca=False)
-
-    def der(cert):
-        return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
-
-    key_der = tsa_key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )  # fmt: skip
-    return DummyTimeStamper(
-        tsa_cert=der(tsa), tsa_key=asn1_keys.PrivateKeyInfo.load(key_der), certs_to_embed=[der(ca)]
-    )
+    return throwaway_authority("Test")
 
 
 class Authority:
@@ -110,7 +75,7 @@ class Authority:
 
 @pytest.fixture
 def authority(dummy_tsa, settings):
-    tsa = Authority(dummy_tsa)
+    tsa = Authority(dummy_tsa.stamper)
     settings.KAOHE_TSA_URL = tsa.url
     yield tsa
     tsa.stop()
@@ -169,3 +134,112 @@ def test_retries_stop_at_the_first_failure_while_the_authority_is_away(authority
     assert stamp_owed() == 0
     attempts = sorted(Checkpoint.objects.values_list("timestamp_attempts", flat=True))
     assert attempts == [0, 0, 1]
+
+
+def stamped_checkpoint(authority, capture) -> Checkpoint:
+    authority.start()
+    append("result.signed", {"employee": "E1"}, "user:1:a", {})
+    with capture(execute=True):
+        checkpoint = make_checkpoint()
+    checkpoint.refresh_from_db()
+    return checkpoint
+
+
+@pytest.fixture
+def roots_file(tmp_path, settings):
+    """Names a PEM bundle in settings.KAOHE_TSA_ROOTS; returns the function that writes it."""
+
+    def write(pem: bytes):
+        path = tmp_path / "tsa-roots.pem"
+        path.write_bytes(pem)
+        settings.KAOHE_TSA_ROOTS = path
+        return path
+
+    return write
+
+
+def test_a_token_chaining_to_the_configured_roots_is_kept(
+    authority, dummy_tsa, roots_file, django_capture_on_commit_callbacks
+):
+    roots_file(dummy_tsa.ca_pem)
+    checkpoint = stamped_checkpoint(authority, django_capture_on_commit_callbacks)
+    assert (checkpoint.timestamp_status, checkpoint.timestamp_error) == ("stamped", "")
+    assert check_log().ok
+
+
+def test_a_token_from_an_authority_outside_the_roots_is_a_failure_and_retried(
+    authority, dummy_tsa, roots_file, django_capture_on_commit_callbacks, caplog
+):
+    roots_file(throwaway_authority("Other").ca_pem)
+    checkpoint = stamped_checkpoint(authority, django_capture_on_commit_callbacks)
+    assert checkpoint.timestamp_status == TimestampStatus.FAILED
+    assert checkpoint.timestamp_token is None
+    assert checkpoint.timestamp_error == (
+        "the timestamping authority's certificate (Common Name: Test TSA) does not chain to "
+        "any of the given trust roots"
+    )
+    assert "Traceback" not in caplog.text
+    roots_file(dummy_tsa.ca_pem)
+    assert stamp_owed() == 1
+    checkpoint.refresh_from_db()
+    assert checkpoint.timestamp_status == TimestampStatus.STAMPED
+
+
+def test_an_unreadable_roots_file_is_a_failure(authority, settings, tmp_path,
+                                               django_capture_on_commit_callbacks):  # fmt: skip
+    settings.KAOHE_TSA_ROOTS = tmp_path / "missing.pem"
+    checkpoint = stamped_checkpoint(authority, django_capture_on_commit_callbacks)
+    assert checkpoint.timestamp_status == TimestampStatus.FAILED
+    assert "KAOHE_TSA_ROOTS" in checkpoint.timestamp_error
+
+
+@pytest.mark.parametrize(
+    ("alter", "message"),
+    [
+        (with_altered_time, "the timestamp token was altered: its TSTInfo is not what the "
+                            "authority signed"),
+        (with_altered_signature, "the timestamp token's signature does not verify with the "
+                                 "certificate it carries"),
+        (lambda token: b"garbage", "the timestamp token cannot be read"),
+    ],
+)  # fmt: skip
+def test_an_altered_stored_token_is_named_by_verify(
+    authority, django_capture_on_commit_callbacks, alter, message
+):
+    checkpoint = stamped_checkpoint(authority, django_capture_on_commit_callbacks)
+    assert check_log().ok
+    altered = alter(bytes(checkpoint.timestamp_token))
+    Checkpoint.objects.filter(pk=checkpoint.pk).update(timestamp_token=altered)
+    with pytest.raises(CommandError) as raised:
+        call_command("ledger", "verify")
+    expected = f"the ledger does not verify: checkpoint #{checkpoint.pk} (size 1): {message}"
+    assert str(raised.value).startswith(expected)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_token_dated_more_than_an_hour_after_the_checkpoint_is_refused(
+    authority, dummy_tsa, django_capture_on_commit_callbacks
+):
+    late = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+    authority.stamper = DummyTimeStamper(
+        tsa_cert=dummy_tsa.stamper.tsa_cert, tsa_key=dummy_tsa.stamper.tsa_key, fixed_dt=late
+    )
+    checkpoint = stamped_checkpoint(authority, django_capture_on_commit_callbacks)
+    assert checkpoint.timestamp_status == TimestampStatus.FAILED
+    assert "after the checkpoint's: too late" in checkpoint.timestamp_error
+
+
+def test_a_checkpoint_older_than_an_hour_is_no_longer_retried(
+    authority, django_capture_on_commit_callbacks
+):
+    start = dt.datetime.now(dt.UTC)
+    append("result.signed", {"employee": "E1"}, "user:1:a", {})
+    with django_capture_on_commit_callbacks(execute=True):
+        checkpoint = make_checkpoint()  # the authority is down
+    authority.start()
+    with time_machine.travel(start + dt.timedelta(hours=2), tick=False):
+        assert stamp_owed() == 0
+        assert stamp(checkpoint) is False
+    assert authority.requests == 0, "a timestamp that late would prove nothing about it"
+    checkpoint.refresh_from_db()
+    assert checkpoint.timestamp_error.startswith("too late")
