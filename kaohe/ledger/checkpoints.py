@@ -1,52 +1,88 @@
 """Checkpoints: the log's size and root hash at a time, signed with the company's key.
 
 The scheduler makes one every few minutes when the log grew, and actions enqueue
-`checkpoint_task` after important events. The stored `body` is the canonical JSON the
-signature covers (kaohe.lib.checkpoint); `as_document` rebuilds the signed object that
-proofs carry, with the RFC 3161 timestamp when there is one.
+`checkpoint_task` after important events. Each names the hash of the one made before it
+("previous", kaohe.lib.checkpoint), so `kaohe ledger verify` sees one removed from the
+middle (kaohe.ledger.anchors). The stored `body` is the canonical JSON the signature covers
+(kaohe.lib.checkpoint); `as_document` rebuilds the signed object that proofs carry, with
+the RFC 3161 timestamp when there is one.
 """
 
 import base64
+import hashlib
 import json
 import logging
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from kaohe.ledger import keys, tree
 from kaohe.ledger.log import ensure_head
 from kaohe.ledger.models import Checkpoint, LogHead, TimestampStatus
 from kaohe.ledger.timestamps import stamp, token_problem
 from kaohe.lib import clock
-from kaohe.lib.checkpoint import VerifyError, sign_checkpoint, signed_bytes, verify_checkpoint
+from kaohe.lib.checkpoint import (
+    GENESIS,
+    VerifyError,
+    sign_checkpoint,
+    signed_bytes,
+    verify_checkpoint,
+)
 
 logger = logging.getLogger(__name__)
+CHAIN_ATTEMPTS = 5
 
 
 def make_checkpoint(force: bool = False) -> Checkpoint | None:
-    """Signs the current tree head. Without `force`, does nothing when the log has not grown
-    since the latest checkpoint (or is empty). Asks the TSA for a timestamp if one is set."""
+    """Signs the current tree head, chained to the checkpoint made before it. Without
+    `force`, does nothing when the log has not grown since the latest checkpoint (or is
+    empty). Asks the TSA for a timestamp if one is set."""
+    for attempt in range(CHAIN_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                checkpoint = _sign_next(force)
+            break
+        except IntegrityError:  # another process chained to the same one first: re-read
+            if attempt == CHAIN_ATTEMPTS - 1:
+                raise
+    if checkpoint is None:
+        return None
+    logger.info("ledger checkpoint %s: size %s, root %s",
+                checkpoint.pk, checkpoint.tree_size, checkpoint.root_hash)  # fmt: skip
+    if settings.KAOHE_TSA_URL:  # after commit: no transaction waits on the network
+        transaction.on_commit(lambda: stamp(checkpoint))
+    return checkpoint
+
+
+def _sign_next(force: bool) -> Checkpoint | None:
+    # The one to chain to is read before the head: if another checkpoint is made meanwhile,
+    # the unique `previous` refuses this one and it is made again, with the newer size.
+    before = last_made()
     log_id, size = _head(create=force)
     latest = latest_checkpoint()
     if not force and (size == 0 or (latest is not None and latest.tree_size >= size)):
         return None
     private, key = keys.signing_key()
     now = clock.now().replace(microsecond=0)
+    previous = hashlib.sha256(before.body.encode()).hexdigest() if before else GENESIS
+    signed = sign_checkpoint(private, log_id, size, tree.root(size), now, previous=previous)
     owed = TimestampStatus.PENDING if settings.KAOHE_TSA_URL else TimestampStatus.NONE
-    signed = sign_checkpoint(private, log_id, size, tree.root(size), now)
-    checkpoint = Checkpoint.objects.create(
+    return Checkpoint.objects.create(
         tree_size=size,
         root_hash=signed["root_hash"],
         created_at=now,
         key_id=key.key_id,
+        previous=previous,
         body=signed_bytes(signed).decode(),
         signature=signed["signature"],
         timestamp_status=owed,
     )
-    logger.info("ledger checkpoint %s: size %s, root %s", checkpoint.pk, size, signed["root_hash"])
-    if settings.KAOHE_TSA_URL:  # after commit: no transaction waits on the network
-        transaction.on_commit(lambda: stamp(checkpoint))
-    return checkpoint
+
+
+def last_made() -> Checkpoint | None:
+    """The checkpoint made last, which the next one follows (`latest_checkpoint` goes by
+    size instead)."""
+    return Checkpoint.objects.order_by("-pk").first()
 
 
 def latest_checkpoint() -> Checkpoint | None:
@@ -86,8 +122,9 @@ def checkpoint_problem(
         "root_hash": checkpoint.root_hash,
         "key_id": checkpoint.key_id,
         "time": checkpoint.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "previous": checkpoint.previous,
     }
-    wrong = [name for name, value in columns.items() if document[name] != value]
+    wrong = [name for name, value in columns.items() if document.get(name, "") != value]
     if wrong:
         return f"its {', '.join(wrong)} column(s) disagree with the signed body"
     if checkpoint.timestamp_status == TimestampStatus.STAMPED:

@@ -119,12 +119,17 @@ class TimestampStatus(models.TextChoices):
 
 
 class Checkpoint(models.Model):
-    """A signed tree head. `body` is the canonical JSON that `signature` covers."""
+    """A signed tree head. `body` is the canonical JSON that `signature` covers.
+
+    `previous` repeats the body's hash of the checkpoint made before it (empty for those
+    made before checkpoints were chained); being unique, two checkpoints made at once cannot
+    both follow the same one, so the chain never forks."""
 
     tree_size = models.BigIntegerField()
     root_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField()
     key_id = models.CharField(max_length=64)
+    previous = models.CharField(max_length=64, blank=True, default="")
     body = models.TextField()
     signature = models.CharField(max_length=100)
     timestamp_status = models.CharField(
@@ -136,6 +141,13 @@ class Checkpoint(models.Model):
 
     class Meta:
         ordering = ["-tree_size", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["previous"],
+                condition=~models.Q(previous=""),
+                name="checkpoint_previous_unique",
+            ),
+        ]
         indexes = [
             models.Index(fields=["-tree_size"], name="checkpoint_size_idx"),
             # The retry sweep: checkpoints whose timestamp is still owed.

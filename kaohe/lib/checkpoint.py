@@ -3,11 +3,17 @@
 A checkpoint is a JSON object:
 
     {"log_id": "...", "tree_size": 1000, "root_hash": "<hex>", "time": "2026-01-15T02:00:00Z",
-     "key_id": "<16 hex>", "signature": "<base64>"}
+     "key_id": "<16 hex>", "previous": "<hex>", "signature": "<base64>"}
 
 The signature covers the canonical JSON (RFC 8785) of the object without "signature" and
 without "timestamp": an RFC 3161 token over SHA-256 of those same bytes, which a
 timestamping authority may add later.
+
+"previous" chains the checkpoints: it is SHA-256 of the signed bytes of the checkpoint made
+just before this one (`checkpoint_hash`), or GENESIS (64 zeros) for a log's first. Removing
+or altering a checkpoint in the middle breaks the chain at the next one, and one RFC 3161
+timestamp vouches for every checkpoint before it. Checkpoints made before kaohe chained them
+have no "previous"; a verifier accepts that only before the first one that has it.
 """
 
 import base64
@@ -24,8 +30,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from kaohe.lib.canonical import canonical
 
 __all__ = [
+    "GENESIS",
     "VerifyError",
     "check_fields",
+    "checkpoint_hash",
     "decode_base64",
     "fingerprint",
     "format_time",
@@ -37,9 +45,17 @@ __all__ = [
     "verify_checkpoint",
 ]
 
-SIGNED_FIELDS = {"log_id": str, "tree_size": int, "root_hash": str, "time": str, "key_id": str}
+SIGNED_FIELDS = {
+    "log_id": str,
+    "tree_size": int,
+    "root_hash": str,
+    "time": str,
+    "key_id": str,
+    "previous": str,
+}
 UNSIGNED_FIELDS = {"signature": str, "timestamp": str}
-OPTIONAL_FIELDS = {"timestamp"}
+OPTIONAL_FIELDS = {"timestamp", "previous"}
+GENESIS = "0" * 64  # "previous" of a log's first checkpoint
 MAX_SIZE = 2**53 - 1  # what every JSON reader holds exactly
 
 _HEX32 = re.compile(r"[0-9a-f]{64}")
@@ -82,13 +98,21 @@ def signed_bytes(checkpoint: dict[str, Any]) -> bytes:
     return canonical({k: v for k, v in checkpoint.items() if k not in UNSIGNED_FIELDS})
 
 
+def checkpoint_hash(checkpoint: dict[str, Any]) -> str:
+    """What the next checkpoint puts in "previous": SHA-256 of the signed bytes, in hex."""
+    return hashlib.sha256(signed_bytes(checkpoint)).hexdigest()
+
+
 def sign_checkpoint(
     private_key: Ed25519PrivateKey,
     log_id: str,
     tree_size: int,
     root_hash: bytes,
     time: dt.datetime,
+    previous: str | None = None,
 ) -> dict[str, Any]:
+    """The signed checkpoint; `previous` is the previous checkpoint's `checkpoint_hash`, or
+    GENESIS for the first (None leaves it out, as checkpoints before the chain had it)."""
     checkpoint: dict[str, Any] = {
         "log_id": log_id,
         "tree_size": tree_size,
@@ -96,6 +120,8 @@ def sign_checkpoint(
         "time": format_time(time),
         "key_id": key_id(public_key_raw(private_key)),
     }
+    if previous is not None:
+        checkpoint["previous"] = previous
     _check_fields(checkpoint, signed=False)
     signature = private_key.sign(signed_bytes(checkpoint))
     checkpoint["signature"] = base64.b64encode(signature).decode()
@@ -168,6 +194,8 @@ def _check_values(checkpoint: dict[str, Any]) -> None:
         raise VerifyError(f"checkpoint tree_size {checkpoint['tree_size']} is out of range")
     if not _HEX32.fullmatch(checkpoint["root_hash"]):
         raise VerifyError("checkpoint root_hash must be 64 lowercase hex digits")
+    if "previous" in checkpoint and not _HEX32.fullmatch(checkpoint["previous"]):
+        raise VerifyError("checkpoint previous must be 64 lowercase hex digits")
     if not checkpoint["log_id"]:
         raise VerifyError("checkpoint log_id is empty")
     try:

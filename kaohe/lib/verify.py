@@ -1,10 +1,15 @@
-"""`kaohe verify FILE`: checks an exported proof offline, with no database and no settings.
+"""`kaohe verify FILE...`: checks exported proofs offline, with no database and no settings.
 
 An inclusion proof document ("kaohe-proof/v1") holds one entry, its RFC 9162 audit path up to
 a signed checkpoint, and the public keys; a consistency document ("kaohe-consistency/v1")
-holds two checkpoints and the RFC 9162 proof that the later log extends the earlier one.
+holds two checkpoints and the RFC 9162 proof that the later log extends the earlier one; a
+bare signed checkpoint (as /api/v1/ledger/checkpoints/latest serves it) holds only itself.
+An RFC 3161 timestamp on a checkpoint is checked too (kaohe.lib.rfc3161): its signature
+always, its certificate chain only against the roots given with --tsa-roots.
 Every step that fails raises VerifyError naming the step; nothing here raises anything else
 on bad input.
+
+`--against RECEIPT...` holds the FILEs to documents handed out earlier (kaohe.lib.against).
 """
 
 import argparse
@@ -15,33 +20,44 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kaohe.lib import merkle
+from asn1crypto import x509
+
+from kaohe.lib import merkle, rfc3161
+from kaohe.lib.against import Link, verify_against
 from kaohe.lib.canonical import CanonicalError, canonical
 from kaohe.lib.checkpoint import (
     MAX_SIZE,
+    OPTIONAL_FIELDS,
     VerifyError,
     check_fields,
     decode_base64,
     fingerprint,
     key_id,
+    parse_time,
+    signed_bytes,
     verify_checkpoint,
 )
 
 __all__ = [
+    "CHECKPOINT",
     "CONSISTENCY_FORMAT",
     "PROOF_FORMAT",
     "VerifyError",
     "consistency_document",
+    "document_checkpoints",
+    "document_kind",
     "key_entry",
     "load_json",
     "main",
     "parse_keys",
     "proof_document",
+    "read_file",
     "verify_document",
 ]
 
 PROOF_FORMAT = "kaohe-proof/v1"
 CONSISTENCY_FORMAT = "kaohe-consistency/v1"
+CHECKPOINT = "checkpoint"  # a bare signed checkpoint: it has no "format"
 KEYS_URL = "/api/v1/ledger/keys"
 
 PublicKeys = Iterable[bytes | str | Mapping[str, Any]]
@@ -106,28 +122,63 @@ def consistency_document(
 # -- checking them --
 
 
-def verify_document(doc: Any, trusted_keys: dict[str, bytes] | None) -> list[str]:
+def verify_document(
+    doc: Any,
+    trusted_keys: dict[str, bytes] | None,
+    tsa_roots: Sequence[x509.Certificate] | None = None,
+) -> list[str]:
     """The lines of a success report, or VerifyError naming the first step that failed.
 
     With `trusted_keys` None the keys inside the document are used, and the report says so
     and lists their fingerprints, to be compared with the company's published keys.
+    RFC 3161 timestamps are checked against `tsa_roots` when given, else their signature
+    only, and the report says so.
     """
+    kind = document_kind(doc)
+    if trusted_keys is not None:
+        keys = trusted_keys
+        key_lines = [f"keys: checked against {len(trusted_keys)} trusted key(s) given"]
+    elif kind == CHECKPOINT:
+        raise VerifyError(
+            f"a bare checkpoint carries no public keys: pass --keys KEYSFILE ({KEYS_URL})"
+        )
+    else:
+        keys = parse_keys(_field(doc, "public_keys", list, "the document"))
+        key_lines = _untrusted_key_lines(keys)
+    if kind == PROOF_FORMAT:
+        lines = _verify_inclusion(doc, keys)
+    elif kind == CONSISTENCY_FORMAT:
+        lines = _verify_consistency(doc, keys)
+    else:
+        lines = _verify_bare(doc, keys)
+    for checkpoint in document_checkpoints(doc):
+        lines += _timestamp_lines(checkpoint, tsa_roots)
+    return lines + key_lines
+
+
+def document_kind(doc: Any) -> str:
+    """PROOF_FORMAT, CONSISTENCY_FORMAT or CHECKPOINT; VerifyError for anything else."""
     if not isinstance(doc, dict):
         raise VerifyError("the file does not hold a JSON object")
+    if "format" not in doc and "signature" in doc and "tree_size" in doc:
+        return CHECKPOINT
     kind = doc.get("format")
     if kind not in (PROOF_FORMAT, CONSISTENCY_FORMAT):
         raise VerifyError(
-            f"unknown format {kind!r}: expected {PROOF_FORMAT!r} or {CONSISTENCY_FORMAT!r}"
+            f"unknown format {kind!r}: expected {PROOF_FORMAT!r}, {CONSISTENCY_FORMAT!r} "
+            "or a signed checkpoint"
         )
-    if trusted_keys is None:
-        keys = parse_keys(_field(doc, "public_keys", list, "the document"))
-        key_lines = _untrusted_key_lines(keys)
-    else:
-        keys = trusted_keys
-        key_lines = [f"keys: checked against {len(trusted_keys)} trusted key(s) given"]
+    return str(kind)
+
+
+def document_checkpoints(doc: Any) -> list[dict[str, Any]]:
+    """The signed checkpoints a document holds (check it with verify_document first)."""
+    kind = document_kind(doc)
     if kind == PROOF_FORMAT:
-        return _verify_inclusion(doc, keys) + key_lines
-    return _verify_consistency(doc, keys) + key_lines
+        return [_field(_field(doc, "proof", dict, "the document"), "checkpoint", dict, "the proof")]
+    if kind == CONSISTENCY_FORMAT:
+        return [_field(doc, name, dict, "the document") for name in ("old", "new")]
+    return [_bare(doc)]
 
 
 def _verify_inclusion(doc: dict[str, Any], keys: dict[str, bytes]) -> list[str]:
@@ -165,7 +216,6 @@ def _verify_inclusion(doc: dict[str, Any], keys: dict[str, bytes]) -> list[str]:
         f"entry: {_describe(entry)}, index {index}",
         f"included in log {log_id} at tree size {size}, root {root.hex()}",
         f"checkpoint: {checkpoint['time']}, signed by key {checkpoint['key_id']}",
-        *_timestamp_lines(checkpoint),
     ]
 
 
@@ -191,8 +241,6 @@ def _verify_consistency(doc: dict[str, Any], keys: dict[str, bytes]) -> list[str
         f"log {new['log_id']} at tree size {n} extends the log at tree size {m}",
         f"older checkpoint: {old['time']}, signed by key {old['key_id']}",
         f"newer checkpoint: {new['time']}, signed by key {new['key_id']}",
-        *_timestamp_lines(old),
-        *_timestamp_lines(new),
     ]
 
 
@@ -221,10 +269,51 @@ def _check_entry_position(entry: dict[str, Any], log_id: str, index: int) -> Non
         raise VerifyError(f"the entry is of log {entry['log_id']}, the proof of log {log_id}")
 
 
-def _timestamp_lines(checkpoint: dict[str, Any]) -> list[str]:
+def _verify_bare(doc: dict[str, Any], keys: dict[str, bytes]) -> list[str]:
+    checkpoint = _bare(doc)
+    verify_checkpoint(checkpoint, keys)
+    return [
+        f"checkpoint of log {checkpoint['log_id']} at tree size {checkpoint['tree_size']}, "
+        f"root {checkpoint['root_hash']}",
+        f"checkpoint: {checkpoint['time']}, signed by key {checkpoint['key_id']}",
+    ]
+
+
+def _bare(doc: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint itself. An API schema writes an optional field it lacks as null; null
+    is never a value of these, so it is read as absent (which is what was signed)."""
+    return {k: v for k, v in doc.items() if not (k in OPTIONAL_FIELDS and v is None)}
+
+
+def _timestamp_lines(
+    checkpoint: dict[str, Any], roots: Sequence[x509.Certificate] | None
+) -> list[str]:
     if "timestamp" not in checkpoint:
         return []
-    return [f"checkpoint {checkpoint['tree_size']} carries an RFC 3161 timestamp (not checked)"]
+    size = checkpoint["tree_size"]
+    try:
+        token = decode_base64(checkpoint["timestamp"])
+    except ValueError:
+        raise VerifyError(f"checkpoint {size}: its RFC 3161 timestamp is not base64") from None
+    try:
+        stamp = rfc3161.check_token(token, signed_bytes(checkpoint), roots)
+    except VerifyError as exc:
+        raise VerifyError(f"checkpoint {size}: {exc}") from None
+    when = stamp.time.strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = [f"checkpoint {size}: RFC 3161 timestamp {when} by {stamp.signer}, signature valid"]
+    if stamp.chained:
+        lines.append(f"checkpoint {size}: the TSA certificate chains to a trust root given")
+    else:
+        lines.append(
+            f"checkpoint {size}: the TSA certificate was not checked against a trust root "
+            "(pass --tsa-roots PEM to check it)"
+        )
+    if late := rfc3161.late_by(stamp.time, parse_time(checkpoint["time"])):
+        lines.append(
+            f"checkpoint {size}: note: stamped {late} after it was signed, so the timestamp "
+            f"shows only that it existed at {when}"
+        )
+    return lines
 
 
 def _describe(entry: dict[str, Any]) -> str:
@@ -347,10 +436,16 @@ def _b64(raw: bytes) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="kaohe verify",
-        description="Check a kaohe proof file offline: entry -> leaf hash -> audit path -> "
-        "root -> signed checkpoint. Needs no database and no settings.",
+        description="Check kaohe proof files offline: entry -> leaf hash -> audit path -> "
+        "root -> signed checkpoint -> RFC 3161 timestamp. Needs no database and no settings.",
     )
-    parser.add_argument("file", help="a proof printed by `kaohe ledger proof` (JSON)")
+    parser.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="a proof printed by `kaohe ledger proof`, a consistency proof printed by "
+        "`kaohe ledger consistency`, or a signed checkpoint (JSON)",
+    )
     parser.add_argument(
         "--keys",
         metavar="KEYSFILE",
@@ -363,6 +458,21 @@ def main(argv: list[str] | None = None) -> int:
         help="accept the keys inside FILE (anyone can put their own key there: compare the "
         "printed fingerprints with the company's published keys yourself)",
     )
+    parser.add_argument(
+        "--against",
+        nargs="+",
+        default=[],
+        metavar="RECEIPT",
+        help="documents handed out earlier (a receipt, a saved checkpoint): each of their "
+        "checkpoints must be the same tree as the FILEs' or be linked to them by a "
+        "consistency proof among the FILEs (put this option last)",
+    )
+    parser.add_argument(
+        "--tsa-roots",
+        metavar="PEM",
+        help="certificates (PEM) the timestamping authority's certificate must chain to; "
+        "without it a timestamp's signature is checked, not who made it",
+    )
     args = parser.parse_args(argv)
     if args.keys is None and not args.trust_embedded_keys:
         print(
@@ -372,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     try:
-        lines = _run(args.file, args.keys)
+        lines = _run(args)
     except VerifyError as exc:
         print(f"FAILED: {exc}")
         return 1
@@ -385,12 +495,45 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run(path: str, keys_path: str | None) -> list[str]:
-    trusted = parse_keys(load_json(_read(keys_path), keys_path)) if keys_path else None
-    return verify_document(load_json(_read(path), path), trusted)
+def _run(args: argparse.Namespace) -> list[str]:
+    trusted = parse_keys(load_json(read_file(args.keys), args.keys)) if args.keys else None
+    roots = None
+    if args.tsa_roots:
+        roots = rfc3161.load_roots(read_file(args.tsa_roots), args.tsa_roots)
+    if len(args.files) == 1 and not args.against:
+        return verify_document(load_json(read_file(args.files[0]), args.files[0]), trusted, roots)
+    lines: list[str] = []
+    files: list[tuple[str, Any]] = []
+    receipts: list[tuple[str, Any]] = []
+    for paths, documents in ((args.files, files), (args.against, receipts)):
+        for path in paths:
+            doc, report = _checked(path, trusted, roots)
+            documents.append((path, doc))
+            lines += [f"{path}:", *(f"  {line}" for line in report)]
+    if receipts:
+        lines += ["against:", *(f"  {line}" for line in _against(files, receipts))]
+    return lines
 
 
-def _read(path: str) -> bytes:
+def _against(files: list[tuple[str, Any]], receipts: list[tuple[str, Any]]) -> list[str]:
+    shown = [(name, cp) for name, doc in files for cp in document_checkpoints(doc)]
+    held = [(name, cp) for name, doc in receipts for cp in document_checkpoints(doc)]
+    links: list[Link] = [(name, doc["old"], doc["new"]) for name, doc in files
+                         if document_kind(doc) == CONSISTENCY_FORMAT]  # fmt: skip
+    return verify_against(shown, held, links)
+
+
+def _checked(
+    path: str, trusted: dict[str, bytes] | None, roots: Sequence[x509.Certificate] | None
+) -> tuple[Any, list[str]]:
+    doc = load_json(read_file(path), path)
+    try:
+        return doc, verify_document(doc, trusted, roots)
+    except VerifyError as exc:
+        raise VerifyError(f"{path}: {exc}") from None
+
+
+def read_file(path: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:

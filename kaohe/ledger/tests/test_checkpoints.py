@@ -21,7 +21,7 @@ from kaohe.ledger.keys import public_keys, rotate_key
 from kaohe.ledger.log import append
 from kaohe.ledger.models import Checkpoint, LogHead, TimestampStatus
 from kaohe.ledger.tasks import checkpoint_task
-from kaohe.lib.checkpoint import signed_bytes, verify_checkpoint
+from kaohe.lib.checkpoint import GENESIS, signed_bytes, verify_checkpoint
 
 pytestmark = pytest.mark.django_db
 NOW = dt.datetime(2026, 3, 2, 9, 0, 0, 500000, tzinfo=dt.UTC)
@@ -43,6 +43,7 @@ def test_a_checkpoint_signs_the_current_size_and_root():
         "root_hash": tree.root(5).hex(),
         "time": "2026-03-02T09:00:00Z",
         "key_id": checkpoint.key_id,
+        "previous": GENESIS,
         "signature": checkpoint.signature,
     }
     assert checkpoint.body.encode() == signed_bytes(document)

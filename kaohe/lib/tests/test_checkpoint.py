@@ -7,7 +7,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kaohe.lib.canonical import canonical
 from kaohe.lib.checkpoint import (
+    GENESIS,
     VerifyError,
+    checkpoint_hash,
     format_time,
     key_id,
     parse_time,
@@ -123,6 +125,8 @@ def test_a_trusted_key_under_the_wrong_id_is_refused(checkpoint, trusted):
         ({"signature": "not base64!"}, "signature is not base64"),
         ({"signature": 5}, "signature must be a string"),
         ({"extra": 1}, "unexpected field"),
+        ({"previous": "ab"}, "previous must be 64 lowercase hex"),
+        ({"previous": None}, "previous must be a string, not null"),
     ],
 )
 def test_ill_formed_checkpoints_are_refused_clearly(checkpoint, trusted, change, message):
@@ -155,3 +159,22 @@ def test_times_are_utc_to_the_second():
 def test_signing_refuses_what_could_not_verify(key):
     with pytest.raises(VerifyError):
         sign_checkpoint(key, "", 1, ROOT, WHEN)
+
+
+def test_a_chained_checkpoint_signs_the_hash_of_the_one_before(key, trusted, checkpoint):
+    first = sign_checkpoint(key, "log-1", 1000, ROOT, WHEN, previous=GENESIS)
+    second = sign_checkpoint(key, "log-1", 1001, ROOT, WHEN, previous=checkpoint_hash(first))
+    assert first["previous"] == "0" * 64
+    assert second["previous"] == hashlib.sha256(signed_bytes(first)).hexdigest()
+    assert checkpoint_hash({**first, "timestamp": "AAAA"}) == second["previous"]
+    for cp in (first, second):
+        verify_checkpoint(cp, trusted)
+    with pytest.raises(VerifyError, match="does not match"):
+        verify_checkpoint({**second, "previous": GENESIS}, trusted)
+    with pytest.raises(VerifyError, match="does not match"):
+        verify_checkpoint({k: v for k, v in second.items() if k != "previous"}, trusted)
+
+
+def test_a_checkpoint_from_before_the_chain_still_verifies(checkpoint, trusted):
+    assert "previous" not in checkpoint
+    verify_checkpoint(checkpoint, trusted)

@@ -3,6 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from kaohe.ledger import proofs
+from kaohe.ledger.anchors import check_history
 from kaohe.ledger.audit import check_log
 from kaohe.ledger.checkpoints import as_document, latest_checkpoint, make_checkpoint
 from kaohe.ledger.keys import rotate_key
@@ -11,7 +12,8 @@ from kaohe.ledger.models import Checkpoint, Entry
 
 class Command(BaseCommand):
     help = (
-        "The evidence ledger. `verify` recomputes the whole log from the database; "
+        "The evidence ledger. `verify` recomputes the whole log from the database, follows "
+        "the checkpoints' chain and, with --against, holds it to receipts kept elsewhere; "
         "`checkpoint` signs the current tree head; `proof INDEX` prints an entry's inclusion "
         "proof for `kaohe verify`; `consistency OLD NEW` proves one checkpoint extends "
         "another; `rotate-key` makes a new signing key and keeps the old public key."
@@ -25,6 +27,14 @@ class Command(BaseCommand):
             action="store_true",
             help="also parse every body and check its canonical form, not only the ones "
             "after the latest checkpoint",
+        )
+        verify.add_argument(
+            "--against",
+            nargs="+",
+            default=[],
+            metavar="FILE",
+            help="documents kept outside the database (a receipt or proof, a consistency "
+            "proof, a saved checkpoint): the log must still hold each of their checkpoints",
         )
         checkpoint = actions.add_parser("checkpoint", help="sign the current tree head now")
         checkpoint.add_argument(
@@ -44,18 +54,21 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         getattr(self, "_" + action.replace("-", "_"))(**options)
 
-    def _verify(self, deep, **options):
+    def _verify(self, deep, against, **options):
         report = check_log(deep=deep)
-        if report.ok:
+        history = check_history(report, against)
+        problems = [*report.problems, *history.problems]
+        if not problems:
             self.stdout.write(
                 f"OK: {report.size} entries, root {report.root.hex()}, "
                 f"{report.checkpoints} checkpoint{'' if report.checkpoints == 1 else 's'} verified"
             )
+            for line in history.lines:
+                self.stdout.write(f"  {line}")
             return
-        for problem in report.problems:
-            self.stderr.write(f"- {problem}")
-        first = report.problems[0]
-        raise CommandError(f"the ledger does not verify: {first}")
+        for problem in problems:
+            self.stderr.write(f"FAILED: {problem}")
+        raise CommandError(f"the ledger does not verify: {problems[0]}")
 
     def _checkpoint(self, force, **options):
         checkpoint = make_checkpoint(force=force)
