@@ -1,16 +1,15 @@
 """Every change to metric definitions and target agreements (业绩目标责任书) goes through here.
 
-Each function checks the actor's permission and the current state, writes, and appends its
-ledger entry in the same transaction. An agreement is a sequence of versions: one draft
-being edited, one published version in force, the older ones superseded. Publishing fixes
-the version's content as canonical JSON (RFC 8785) and records its SHA-256 in the ledger.
+Each `do_` function checks the actor's permission and the current state, writes, and
+appends its ledger entry in the same transaction (what the input must look like is in
+`checks`). An agreement is a sequence of versions: one draft being edited, one published
+version in force, the older ones superseded. Publishing fixes the version's content as
+canonical JSON (RFC 8785) and records its SHA-256 in the ledger.
 """
 
 import hashlib
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -19,23 +18,27 @@ from django.utils.translation import gettext as _
 
 from kaohe.lib import clock
 from kaohe.lib.canonical import canonical
-from kaohe.lib.periods import Period, PeriodError, PeriodKind
+from kaohe.lib.periods import Period, PeriodError
+from kaohe.metrics.checks import (
+    FULL_WEIGHT,
+    METRIC_FIELDS,
+    Checked,
+    ItemSpec,
+    agreement_content,
+    check_item,
+    check_items,
+    decimal_text,
+    metric_values,
+    parse_decimal,
+    period_of,
+)
 from kaohe.metrics.models import (
-    ADDITIVE,
-    METRIC_CODE_PATTERN,
-    SOURCE_CODE_PATTERN,
-    VALUE_PLACES,
     Acknowledgement,
-    Actual,
-    Aggregation,
     AgreementItem,
     AgreementState,
     AgreementVersion,
-    Direction,
-    Fact,
     Metric,
     TargetAgreement,
-    Unit,
 )
 from kaohe.org.actions import ActionError, FieldErrors
 from kaohe.org.evidence import record
@@ -54,6 +57,8 @@ __all__ = [
     "BulkAssignError",
     "FieldErrors",
     "ItemSpec",
+    "check_item",
+    "decimal_text",
     "do_bulk_assign",
     "do_discard_draft",
     "do_draft_agreement",
@@ -64,27 +69,11 @@ __all__ = [
     "do_upsert_item",
     "employees_targetable_by",
     "may_set_targets",
+    "parse_decimal",
 ]
 
-# SQLite keeps decimals as doubles (15 significant digits): 11 before the point, 4 after.
-MAX_ABS_TARGET = Decimal(10) ** 11
-QUANTUM = Decimal(1).scaleb(-VALUE_PLACES)
-WEIGHT_QUANTUM = Decimal("0.01")
-FULL_WEIGHT = Decimal(100)
 TARGETS_SCOPE = "targets:write"
 MAX_NOTE = 500
-METRIC_FIELDS = (
-    "name_zh",
-    "name_en",
-    "unit",
-    "aggregation",
-    "direction",
-    "decimal_places",
-    "active",
-    "sources",
-    "numerator",
-    "denominator",
-)
 
 
 # --- who may set whose targets --------------------------------------------------------------
@@ -115,44 +104,23 @@ def may_set_targets(user, employee: Employee) -> bool:
     return employees_targetable_by(user).filter(pk=employee.pk).exists()
 
 
-def _require_target_setter(actor, employee: Employee) -> None:
-    if getattr(actor, "employee", None) is not None and actor.employee.pk == employee.pk:
+def _require_target_setter(actor, employee: Employee, reach: set[int] | None = None) -> None:
+    """Refuses unless `actor` may set `employee`'s targets; `reach`, when given, holds the
+    ids of `employees_targetable_by(actor)` already read (a bulk action asks once)."""
+    if _is_own_record(actor, employee):
         raise PermissionDenied(_("Nobody may set their own targets."))
-    if not may_set_targets(actor, employee):
+    allowed = employee.pk in reach if reach is not None else may_set_targets(actor, employee)
+    if not allowed:
         raise PermissionDenied(_("You may not set targets for this employee."))
 
 
-# --- numbers --------------------------------------------------------------------------------
+def _is_own_record(actor, employee: Employee) -> bool:
+    me = getattr(actor, "employee", None) if not isinstance(actor, ApiKey) else None
+    return me is not None and me.pk == employee.pk
 
 
-def parse_decimal(value, *, places: int = VALUE_PLACES, limit: Decimal = MAX_ABS_TARGET) -> Decimal:
-    """A decimal from a string, an integer or a Decimal (a float through its shortest
-    text); raises ValueError with a message for the user."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise ValueError(_("Send a number."))
-    try:
-        number = Decimal(value.strip() if isinstance(value, str) else str(value))
-    except InvalidOperation:
-        raise ValueError(_("This is not a number.")) from None
-    if not number.is_finite():
-        raise ValueError(_("This is not a number."))
-    if abs(number) >= limit:
-        raise ValueError(_("The number is too large."))
-    quantum = Decimal(1).scaleb(-places)
-    if number != number.quantize(quantum):
-        raise ValueError(_("Use at most %(places)s decimal places.") % {"places": places})
-    return number.quantize(quantum)
-
-
-def decimal_text(value: Decimal) -> str:
-    """A decimal as plain text without trailing zeros ("300000", "0.5"): canonical form."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
-# --- metric definitions ---------------------------------------------------------------------
+def _is_user(actor) -> bool:
+    return getattr(actor, "pk", None) is not None and not isinstance(actor, ApiKey)
 
 
 @transaction.atomic
@@ -165,7 +133,7 @@ def do_save_metric(actor, data: Mapping, metric: Metric | None = None) -> Metric
     """
     if not is_hr_admin(actor):
         raise PermissionDenied(_("Only an HR admin may do this."))
-    values = _metric_values(data, metric)
+    values = metric_values(data, metric)
     created = metric is None
     if metric is None:
         metric = Metric(code=values.pop("code"), created_at=clock.now())
@@ -189,123 +157,10 @@ def _metric_evidence(value):
     return value.code if isinstance(value, Metric) else value
 
 
-def _metric_values(data: Mapping, metric: Metric | None) -> dict:
-    errors: dict[str, str] = {}
-    values = {name: data[name] for name in METRIC_FIELDS if name in data}
-    if metric is None:
-        values["code"] = _check_code(data.get("code"), errors)
-        for name in ("name_zh", "name_en", "unit", "aggregation"):
-            if not data.get(name):
-                errors[name] = _("This field is required.")
-    merged = {name: getattr(metric, name) for name in METRIC_FIELDS} if metric else {}
-    merged |= values
-    _check_names(merged, errors)
-    _check_choices(merged, errors)
-    _check_parts(merged, metric, errors)
-    values["sources"] = _check_sources(merged.get("sources") or [], merged, errors)
-    _check_places(merged, errors)
-    if metric is not None:
-        _check_aggregation_change(metric, merged, errors)
-    if errors:
-        raise FieldErrors(errors)
-    for name in ("numerator", "denominator"):
-        values[name] = merged.get(name)
-    return values
-
-
-def _check_code(code, errors: dict) -> str:
-    if not isinstance(code, str) or not re.fullmatch(METRIC_CODE_PATTERN, code):
-        errors["code"] = _(
-            "Use 2 to 50 lowercase letters, digits and underscores, starting with a letter."
-        )
-        return ""
-    if Metric.objects.filter(code=code).exists():
-        errors["code"] = _("Metric code %(code)s is already in use.") % {"code": code}
-    return code
-
-
-def _check_names(values: dict, errors: dict) -> None:
-    for name in ("name_zh", "name_en"):
-        text = values.get(name)
-        if text is not None and (not isinstance(text, str) or not text.strip()):
-            errors[name] = _("This field is required.")
-        elif isinstance(text, str) and len(text) > 100:
-            errors[name] = _("Use at most %(max_length)s characters.") % {"max_length": 100}
-
-
-def _check_choices(values: dict, errors: dict) -> None:
-    for name, choices in (("unit", Unit), ("aggregation", Aggregation), ("direction", Direction)):
-        if name in values and values[name] not in choices.values:
-            errors[name] = _("Choose one of %(expected)s.") % {
-                "expected": ", ".join(choices.values)
-            }
-
-
-def _check_parts(values: dict, metric: Metric | None, errors: dict) -> None:
-    """A ratio names two existing metrics that are not ratios themselves; others name none."""
-    is_ratio = values.get("aggregation") == Aggregation.RATIO
-    for name in ("numerator", "denominator"):
-        part = values.get(name)
-        if not is_ratio:
-            if part:
-                errors[name] = _("Only a ratio has a numerator and a denominator.")
-            values[name] = None
-            continue
-        if isinstance(part, str):
-            part = Metric.objects.filter(code=part).first()
-        if part is None:
-            errors[name] = _("Name an existing metric.")
-        elif part.aggregation == Aggregation.RATIO:
-            errors[name] = _("A ratio cannot be made of another ratio.")
-        elif metric is not None and part.pk == metric.pk:
-            errors[name] = _("A ratio cannot be made of itself.")
-        values[name] = part
-    if is_ratio and metric is not None and _is_part_of_a_ratio(metric):
-        errors["aggregation"] = _("This metric is part of a ratio, so it cannot be a ratio.")
-
-
-def _is_part_of_a_ratio(metric: Metric) -> bool:
-    return Metric.objects.filter(Q(numerator=metric) | Q(denominator=metric)).exists()
-
-
-def _check_sources(sources, values: dict, errors: dict) -> list[str]:
-    if not isinstance(sources, list | tuple) or not all(isinstance(s, str) for s in sources):
-        errors["sources"] = _("Send a list of source codes.")
-        return []
-    codes = sorted({s.strip() for s in sources if s.strip()})
-    bad = [code for code in codes if not re.fullmatch(SOURCE_CODE_PATTERN, code)]
-    if bad:
-        errors["sources"] = _(
-            "%(codes)s: a source code has 2 to 40 lowercase letters, digits, - and _, "
-            "starting with a letter."
-        ) % {"codes": ", ".join(bad)}
-    elif codes and values.get("aggregation") == Aggregation.RATIO:
-        errors["sources"] = _("A ratio has no facts of its own, so no sources.")
-    return codes
-
-
-def _check_places(values: dict, errors: dict) -> None:
-    places = values.get("decimal_places", 2)
-    if isinstance(places, bool) or not isinstance(places, int) or not 0 <= places <= VALUE_PLACES:
-        errors["decimal_places"] = _("Choose between 0 and %(max)s decimal places.") % {
-            "max": VALUE_PLACES
-        }
-
-
-def _check_aggregation_change(metric: Metric, values: dict, errors: dict) -> None:
-    if values.get("aggregation", metric.aggregation) == metric.aggregation:
-        return
-    if Fact.objects.filter(metric=metric).exists() or Actual.objects.filter(metric=metric).exists():
-        errors["aggregation"] = _(
-            "Facts of this metric have arrived; its aggregation can no longer change."
-        )
-
-
-# --- agreements: drafts, items, publishing --------------------------------------------------
-
-
-def period_of(agreement: TargetAgreement) -> Period:
-    return Period(agreement.period_start, PeriodKind(agreement.period_kind))
+# --- agreements -----------------------------------------------------------------------------
+#
+# Each do_ function checks the actor, then calls the unchecked step below it, which checks
+# the state; a bulk assignment checks the actor's reach once and calls the steps.
 
 
 def _draft_of(agreement: TargetAgreement) -> AgreementVersion | None:
@@ -321,8 +176,26 @@ def _check_employed(employee: Employee) -> None:
         raise ActionError(_("%(employee)s has left the company.") % {"employee": employee})
 
 
+def _require_draft(version: AgreementVersion) -> None:
+    current = AgreementVersion.objects.filter(pk=version.pk).values_list("state", flat=True)
+    if current.first() != AgreementState.DRAFT:
+        raise ActionError(_("Only a draft can change; this version is no longer a draft."))
+
+
 def _version_subject(version: AgreementVersion) -> dict:
     return {"agreement": str(version.agreement.public_id)}
+
+
+def _period(period: Period | str) -> Period:
+    if isinstance(period, Period):
+        return period
+    try:
+        return Period.parse(period)
+    except PeriodError:
+        raise ActionError(
+            _("%(label)s is not a period: use 2026-01, 2026-Q1, 2026-H1 or 2026.")
+            % {"label": period}
+        ) from None
 
 
 @transaction.atomic
@@ -331,6 +204,10 @@ def do_draft_agreement(actor, employee: Employee, period: Period | str) -> Agree
     in force changes through `do_revise_agreement`, with a reason."""
     period = _period(period)
     _require_target_setter(actor, employee)
+    return _open_draft(actor, employee, period)
+
+
+def _open_draft(actor, employee: Employee, period: Period) -> AgreementVersion:
     _check_employed(employee)
     agreement, _created = TargetAgreement.objects.get_or_create(
         employee=employee,
@@ -347,18 +224,6 @@ def do_draft_agreement(actor, employee: Employee, period: Period | str) -> Agree
     return _new_draft(actor, agreement, period, note="", items=[])
 
 
-def _period(period: Period | str) -> Period:
-    if isinstance(period, Period):
-        return period
-    try:
-        return Period.parse(period)
-    except PeriodError:
-        raise ActionError(
-            _("%(label)s is not a period: use 2026-01, 2026-Q1, 2026-H1 or 2026.")
-            % {"label": period}
-        ) from None
-
-
 def _new_draft(actor, agreement, period: Period, note: str, items) -> AgreementVersion:
     version = AgreementVersion.objects.create(
         agreement=agreement,
@@ -367,16 +232,7 @@ def _new_draft(actor, agreement, period: Period, note: str, items) -> AgreementV
         created_by=actor if _is_user(actor) else None,
         created_at=clock.now(),
     )
-    AgreementItem.objects.bulk_create(
-        AgreementItem(
-            version=version,
-            metric_id=item.metric_id,
-            target=item.target,
-            weight=item.weight,
-            monthly=item.monthly,
-        )
-        for item in items
-    )
+    _write_items(version, items)
     payload = {"period": period.label, "version": version.number, "note": note}
     if items:
         payload["based_on"] = agreement.in_force.number
@@ -386,11 +242,29 @@ def _new_draft(actor, agreement, period: Period, note: str, items) -> AgreementV
     return version
 
 
+def _write_items(version: AgreementVersion, items) -> None:
+    """Items of another version or checked items (both have metric, target, weight, monthly)."""
+    AgreementItem.objects.bulk_create(
+        AgreementItem(
+            version=version,
+            metric=item.metric,
+            target=item.target,
+            weight=item.weight,
+            monthly=item.monthly,
+        )
+        for item in items
+    )
+
+
 @transaction.atomic
 def do_revise_agreement(actor, agreement: TargetAgreement, note: str) -> AgreementVersion:
     """A mid-period change: a new draft copied from the version in force. `note` says why;
     once published, the employee's acknowledgement is needed again."""
     _require_target_setter(actor, agreement.employee)
+    return _revise(actor, agreement, note)
+
+
+def _revise(actor, agreement: TargetAgreement, note: str) -> AgreementVersion:
     _check_employed(agreement.employee)
     note = (note or "").strip()
     if not note:
@@ -403,7 +277,7 @@ def do_revise_agreement(actor, agreement: TargetAgreement, note: str) -> Agreeme
         raise ActionError(_("Nothing is in force yet; edit the draft instead."))
     if _draft_of(agreement) is not None:
         raise ActionError(_("This agreement already has a draft; edit that one."))
-    items = list(agreement.in_force.items.all())
+    items = list(agreement.in_force.items.select_related("metric"))
     return _new_draft(actor, agreement, period_of(agreement), note, items)
 
 
@@ -427,129 +301,18 @@ def do_discard_draft(actor, version: AgreementVersion) -> None:
     )
 
 
-def _require_draft(version: AgreementVersion) -> None:
-    current = AgreementVersion.objects.filter(pk=version.pk).values_list("state", flat=True)
-    if current.first() != AgreementState.DRAFT:
-        raise ActionError(_("Only a draft can change; this version is no longer a draft."))
-
-
-@dataclass
-class ItemSpec:
-    """One weighted metric of a draft, as a page or the API sends it (still unchecked)."""
-
-    metric: Metric
-    target: object
-    weight: object = Decimal(0)
-    monthly: Mapping | None = None
-
-
-@dataclass
-class _Checked:
-    metric: Metric
-    target: Decimal
-    weight: Decimal
-    monthly: dict[str, str] = field(default_factory=dict)
-
-
 @transaction.atomic
 def do_set_items(actor, version: AgreementVersion, items: Iterable[ItemSpec]) -> None:
     """Replaces the items of a draft. Raises FieldErrors keyed "items.<n>.<field>"."""
     agreement = version.agreement
     _require_target_setter(actor, agreement.employee)
+    _replace_items(version, check_items(list(items), period_of(agreement)))
+
+
+def _replace_items(version: AgreementVersion, checked: list[Checked]) -> None:
     _require_draft(version)
-    checked = _check_items(list(items), period_of(agreement))
     version.items.all().delete()
-    AgreementItem.objects.bulk_create(
-        AgreementItem(
-            version=version,
-            metric=item.metric,
-            target=item.target,
-            weight=item.weight,
-            monthly=item.monthly,
-        )
-        for item in checked
-    )
-
-
-def _check_items(items: list[ItemSpec], period: Period) -> list[_Checked]:
-    errors: dict[str, str] = {}
-    checked, seen = [], set()
-    for n, spec in enumerate(items):
-        if spec.metric.pk in seen:
-            errors[f"items.{n}.metric"] = _("Each metric appears once.")
-            continue
-        seen.add(spec.metric.pk)
-        try:
-            checked.append(check_item(spec, period))
-        except FieldErrors as exc:
-            errors |= {f"items.{n}.{name}": message for name, message in exc.errors.items()}
-    if errors:
-        raise FieldErrors(errors)
-    return checked
-
-
-def check_item(spec: ItemSpec, period: Period) -> _Checked:
-    """One item against its period; raises FieldErrors keyed by field."""
-    errors: dict[str, str] = {}
-    if not spec.metric.active:
-        errors["metric"] = _("This metric is no longer in use.")
-    target = _field(errors, "target", spec.target)
-    if target is not None and target < 0:
-        errors["target"] = _("A target cannot be negative.")
-    weight = _field(errors, "weight", spec.weight, places=2, limit=Decimal(1000))
-    if weight is not None and not 0 <= weight <= FULL_WEIGHT:
-        errors["weight"] = _("A weight lies between 0 and 100.")
-    monthly = {}
-    if spec.monthly and target is not None:
-        monthly = _check_monthly(spec.metric, spec.monthly, period, target, errors)
-    if errors:
-        raise FieldErrors(errors)
-    assert target is not None and weight is not None
-    return _Checked(spec.metric, target, weight, monthly)
-
-
-def _field(errors: dict, name: str, value, **limits) -> Decimal | None:
-    try:
-        return parse_decimal(value, **limits)
-    except ValueError as exc:
-        errors[name] = str(exc)
-        return None
-
-
-def _check_monthly(metric, monthly: Mapping, period: Period, target, errors) -> dict[str, str]:
-    """A split of the period's target into months: additive metrics only, months inside
-    the period (a month left out has a target of 0), adding up to the target exactly."""
-    if metric.aggregation not in ADDITIVE:
-        errors["monthly"] = _("Only a sum or a count can be split into months.")
-        return {}
-    if period.kind == PeriodKind.MONTH:
-        errors["monthly"] = _("A monthly target cannot be split further.")
-        return {}
-    labels = {month.strftime("%Y-%m") for month in period.months}
-    split: dict[str, str] = {}
-    total = Decimal(0)
-    for label, value in sorted(monthly.items()):
-        if label not in labels:
-            errors["monthly"] = _("%(month)s is not a month of %(period)s.") % {
-                "month": label,
-                "period": period.label,
-            }
-            return {}
-        try:
-            amount = parse_decimal(value)
-        except ValueError as exc:
-            errors["monthly"] = f"{label}: {exc}"
-            return {}
-        if amount < 0:
-            errors["monthly"] = _("A target cannot be negative.")
-            return {}
-        split[label], total = decimal_text(amount), total + amount
-    if split and total != target:
-        errors["monthly"] = _("The months add up to %(total)s, not to the target %(target)s.") % {
-            "total": decimal_text(total),
-            "target": decimal_text(target),
-        }
-    return split
+    _write_items(version, checked)
 
 
 @transaction.atomic
@@ -564,13 +327,7 @@ def do_upsert_item(actor, version: AgreementVersion, spec: ItemSpec, *, keep_wei
     existing = version.items.filter(metric=spec.metric).first()
     checked = check_item(spec, period_of(agreement))
     if existing is None:
-        AgreementItem.objects.create(
-            version=version,
-            metric=checked.metric,
-            target=checked.target,
-            weight=checked.weight,
-            monthly=checked.monthly,
-        )
+        _write_items(version, [checked])
         return True
     weight = existing.weight if keep_weight else checked.weight
     monthly = checked.monthly
@@ -584,41 +341,17 @@ def do_upsert_item(actor, version: AgreementVersion, spec: ItemSpec, *, keep_wei
     return True
 
 
-def agreement_content(version: AgreementVersion) -> dict:
-    """What the employee agrees to, as canonical JSON: the ledger entry names its SHA-256."""
-    agreement = version.agreement
-    employee = agreement.employee
-    items = version.items.select_related("metric").order_by("metric__code")
-    return {
-        "agreement": str(agreement.public_id),
-        "employee": {"employee_no": employee.employee_no, "name": employee.name},
-        "period": period_of(agreement).label,
-        "version": version.number,
-        "note": version.note,
-        "items": [
-            {
-                "metric": item.metric.code,
-                "name_zh": item.metric.name_zh,
-                "name_en": item.metric.name_en,
-                "unit": item.metric.unit,
-                "aggregation": item.metric.aggregation,
-                "direction": item.metric.direction,
-                "target": decimal_text(item.target),
-                "weight": decimal_text(item.weight),
-                "monthly": dict(item.monthly),
-            }
-            for item in items
-        ],
-    }
-
-
 @transaction.atomic
 def do_publish_agreement(actor, version: AgreementVersion) -> AgreementVersion:
     """Puts a draft in force: the previous version becomes superseded, the employee's
     acknowledgement becomes pending, and the ledger records the content and its SHA-256."""
     agreement = TargetAgreement.objects.select_related("employee").get(pk=version.agreement_id)
-    version.agreement = agreement
     _require_target_setter(actor, agreement.employee)
+    return _publish(actor, version, agreement)
+
+
+def _publish(actor, version: AgreementVersion, agreement: TargetAgreement) -> AgreementVersion:
+    version.agreement = agreement
     _check_employed(agreement.employee)
     _require_draft(version)
     _check_publishable(version)
@@ -651,10 +384,6 @@ def do_publish_agreement(actor, version: AgreementVersion) -> AgreementVersion:
         **_version_subject(version),
     )
     return version
-
-
-def _is_user(actor) -> bool:
-    return getattr(actor, "pk", None) is not None and not isinstance(actor, ApiKey)
 
 
 def _check_publishable(version: AgreementVersion) -> None:
@@ -699,13 +428,19 @@ def do_bulk_assign(
     people = list(employees)
     if not people:
         raise ActionError(_("Choose at least one employee."))
-    _check_items(items, period)  # the same items for all: faults are nobody's in particular
+    checked = check_items(items, period)  # the same for all: faults are nobody's in particular
+    reach = set(
+        employees_targetable_by(actor)
+        .filter(pk__in=[e.pk for e in people])
+        .values_list("pk", flat=True)
+    )
     reasons: dict[str, str] = {}
     versions = []
     for employee in people:
         try:
             with transaction.atomic():
-                versions.append(_assign_one(actor, employee, period, items, publish, note))
+                _require_target_setter(actor, employee, reach)
+                versions.append(_assign_one(actor, employee, period, checked, publish, note))
         except (ActionError, PermissionDenied) as exc:
             reasons[employee.employee_no] = _reason(exc)
     if reasons:
@@ -726,16 +461,20 @@ def _reason(exc: Exception) -> str:
     return str(exc) or _("You may not set targets for this employee.")
 
 
-def _assign_one(actor, employee, period, items, publish: bool, note: str) -> AgreementVersion:
-    agreement = TargetAgreement.objects.filter(
-        employee=employee, period_kind=period.kind.value, period_start=period.start
-    ).first()
+def _assign_one(actor, employee, period, checked, publish: bool, note: str) -> AgreementVersion:
+    agreement = (
+        TargetAgreement.objects.filter(
+            employee=employee, period_kind=period.kind.value, period_start=period.start
+        )
+        .select_related("employee", "in_force")
+        .first()
+    )
     version = _draft_of(agreement) if agreement else None
     if version is None and agreement is not None and agreement.in_force_id:
-        version = do_revise_agreement(actor, agreement, note)
+        version = _revise(actor, agreement, note)
     elif version is None:
-        version = do_draft_agreement(actor, employee, period)
-    do_set_items(actor, version, items)
+        version = _open_draft(actor, employee, period)
+    _replace_items(version, checked)
     if publish:
-        do_publish_agreement(actor, version)
+        _publish(actor, version, version.agreement)
     return version

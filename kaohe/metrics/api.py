@@ -156,7 +156,10 @@ class FigureOut(Schema):
     direction: str
     weight: str | None = Field(description="Null for a metric outside the agreement.")
     target: str | None
-    actual: str | None = Field(description="Null when no data arrived (not 0).")
+    actual: str | None = Field(
+        description="A sum or count is 0 once the period has begun, even if nothing arrived; "
+        "null for a period ahead, and for an average, latest value or ratio without data."
+    )
     attainment: str | None = Field(description="Percent; may exceed 100 or be negative.")
     months: list[MonthOut] = Field(description="Month by month, for a longer period.")
 

@@ -8,7 +8,10 @@ The rules, in one place:
   an average is Σtotal / Σcount, a latest value is the one with the greatest `latest_at`,
   and a ratio is the numerator's actual over the denominator's for the whole period (times
   100 when the ratio's unit is percent). A month split by a transfer has one row per org
-  unit; the employee's figure adds them. No rows: no actual (None, not 0).
+  unit; the employee's figure adds them.
+- Without rows, a sum or a count is 0 once the period has begun (closing no deal is a
+  result, and the warnings must see it), and None while it lies wholly ahead. An average,
+  a latest value or a ratio has no value without data: None, never 0.
 - The target for a period comes from the smallest agreement in force whose period contains
   it. For the agreement's own period it is the item's target; for a shorter period inside
   it, a sum or count takes its months' share (the monthly split when there is one, a month
@@ -41,6 +44,7 @@ from kaohe.metrics.models import (
     TargetAgreement,
     Unit,
 )
+from kaohe.org.actions import company_today
 from kaohe.org.models import Employee
 
 HUNDRED = Decimal(100)
@@ -96,21 +100,30 @@ def rounded(value: Decimal | None, places: int = 2) -> Decimal | None:
 class Actuals:
     """An employee's monthly actuals over a range of months, read in one query."""
 
-    def __init__(self, cells: dict[tuple[int, dt.date], Cell], metrics: dict[int, Metric]):
+    def __init__(
+        self,
+        cells: dict[tuple[int, dt.date], Cell],
+        metrics: dict[int, Metric],
+        today: dt.date | None = None,
+    ):
         self.cells = cells
         self.metrics = metrics  # every metric with rows in the range
+        self.today = today  # months up to this day's have begun; None: all have
 
     @classmethod
-    def load(cls, employee: Employee | int, start: dt.date, end: dt.date) -> "Actuals":
+    def load(
+        cls, employee: Employee | int, start: dt.date, end: dt.date, today: dt.date | None = None
+    ) -> "Actuals":
         """The rows of months start <= month < end (the employee's rows only: the unique
-        index on (employee, metric, month, org_unit) serves the query)."""
+        index on (employee, metric, month, org_unit) serves the query). `today` (the
+        company's) tells begun months from those ahead."""
         rows = Actual.objects.filter(employee=employee, month__gte=start, month__lt=end)
         cells: dict[tuple[int, dt.date], Cell] = defaultdict(Cell)
         metrics: dict[int, Metric] = {}
         for row in rows.select_related("metric"):
             cells[(row.metric_id, row.month)].add(row)
             metrics[row.metric_id] = row.metric
-        return cls(dict(cells), metrics)
+        return cls(dict(cells), metrics, today)
 
     def has_data(self, metric: Metric, period: Period) -> bool:
         if metric.aggregation == Aggregation.RATIO:
@@ -125,7 +138,8 @@ class Actuals:
             return self._ratio(metric, period)
         cells = [self.cells[key] for m in period.months if (key := (metric.pk, m)) in self.cells]
         if not cells:
-            return None
+            begun = self.today is None or period.start <= self.today
+            return Decimal(0) if begun and metric.aggregation in ADDITIVE else None
         match metric.aggregation:
             case Aggregation.SUM:
                 return sum((c.total for c in cells), Decimal(0))
@@ -258,7 +272,7 @@ def scorecards(employee: Employee, periods: list[Period]) -> list[Scorecard]:
     agreements = in_force_agreements(employee)
     start = min(p.start for p in periods)
     end = max(p.end for p in periods)
-    actuals = Actuals.load(employee, start, end)
+    actuals = Actuals.load(employee, start, end, company_today())
     ratios = _ratio_metrics(actuals)
     return [_scorecard(employee, p, agreements, actuals, ratios) for p in periods]
 

@@ -253,7 +253,9 @@ def test_attainment_defaults_to_the_current_quarter(cast, m, client_for):
     amy_agreement(cast, m)
     body = ok(get(client_for(cast.amy.user), "/api/v1/employees/E0003/attainment"))
     assert body["period"] == "2026-Q1"
-    assert body["score"] is None and body["items"][0]["actual"] is None
+    assert body["score"] == "0.00" and body["items"][0]["actual"] == "0.00"  # nothing sold
+    ahead = ok(get(client_for(cast.amy.user), "/api/v1/employees/E0003/attainment?period=2026-Q3"))
+    assert (ahead["agreement"], ahead["score"], ahead["items"]) == (None, None, [])
 
 
 @pytest.mark.parametrize("who", ["olga", "harry"])
