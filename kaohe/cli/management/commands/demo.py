@@ -6,7 +6,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from tqdm import tqdm
 
+from kaohe.integrations.actions import do_create_source
+from kaohe.integrations.models import Source
 from kaohe.ledger.checkpoints import make_checkpoint
+from kaohe.metrics import demo as metrics_demo
 from kaohe.org import demo
 from kaohe.org.evidence import record
 
@@ -19,7 +22,9 @@ class Command(BaseCommand):
     help = (
         "Loads the demo company (the reference story, about 60 people, logins with the "
         f"password {demo.DEMO_PASSWORD!r}), or with --employees N a synthetic company of N "
-        "people. Does nothing if a demo company is already loaded; refused in production."
+        "people; then the demo metrics, this year's and this quarter's target agreements of "
+        "the sales force and a few months of their facts. Loads only what is missing, so a "
+        "second run changes nothing; refused in production."
     )
 
     def add_arguments(self, parser):
@@ -27,14 +32,21 @@ class Command(BaseCommand):
             "--employees", type=int, help="generate a synthetic company of this many people"
         )
         parser.add_argument(
-            "--seed", type=int, default=1, help="seed of the synthetic company (default 1)"
+            "--seed",
+            type=int,
+            default=1,
+            help="seed of the synthetic company and of the demo facts (default 1)",
         )
 
     def handle(self, *args, employees: int | None, seed: int, **options):
         self._refuse_unless_safe(employees)
         if demo.is_loaded():
             self.stdout.write("demo company already loaded")
-            return
+        else:
+            self._load_company(employees, seed, options["verbosity"])
+        self._load_metrics(seed)
+
+    def _load_company(self, employees: int | None, seed: int, verbosity: int) -> None:
         started = time.perf_counter()
         spec = (
             demo.story_company() if employees is None else demo.synthetic_company(employees, seed)
@@ -47,12 +59,30 @@ class Command(BaseCommand):
             desc="employees, placements",
             unit="row",
             file=sys.stderr,
-            disable=len(spec.people) < PROGRESS_FROM or options["verbosity"] == 0,
+            disable=len(spec.people) < PROGRESS_FROM or verbosity == 0,
         ) as progress:
             demo.load(spec, progress)
         self._record(spec, employees, seed)
         elapsed = time.perf_counter() - started
         self._report(spec, elapsed)
+
+    def _load_metrics(self, seed: int) -> None:
+        """Metrics, targets and facts through the actions and the ingest, as HR and the
+        company's systems would enter them; what exists already is kept."""
+        admin = metrics_demo.hr_admin()
+        if admin is None:
+            self.stdout.write("no HR admin among the demo logins: metrics not loaded")
+            return
+        for code, name in metrics_demo.source_names().items():
+            if not Source.objects.filter(code=code).exists():
+                do_create_source(admin, code, name)
+        loaded = metrics_demo.load(seed)
+        make_checkpoint()  # only if the log grew
+        self.stdout.write(
+            f"Metrics: {loaded.metrics} defined, {loaded.agreements} target agreements "
+            f"published, {loaded.facts:,} facts new or changed, {loaded.facts_kept:,} already "
+            "there."
+        )
 
     def _record(self, spec, employees: int | None, seed: int) -> None:
         """The evidence log says the people are demo data, and signs its first checkpoint."""
