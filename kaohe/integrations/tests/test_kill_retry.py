@@ -165,9 +165,9 @@ class Server:
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log_path.read_text()
             try:
-                requests.get(self.url + "/healthz", timeout=1)
+                requests.get(self.url + "/healthz", timeout=10)
                 return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or slow to boot
                 time.sleep(0.1)
         pytest.fail("the server did not start: " + self.log_path.read_text())
 
