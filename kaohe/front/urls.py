@@ -11,6 +11,7 @@ from kaohe.front.views import (
     people,
     people_io,
     roles,
+    sources,
     targets,
 )
 
@@ -73,4 +74,13 @@ urlpatterns = [
     path("settings/roles/<int:assignment_id>/revoke/", roles.revoke_role, name="revoke_role"),
     path("settings/api-keys/", apikeys.api_keys, name="api_keys"),
     path("settings/api-keys/<uuid:key_id>/revoke/", apikeys.revoke, name="revoke_api_key"),
+    path("settings/sources/", sources.source_list, name="source_list"),
+    path("settings/sources/new/", sources.source_new, name="source_new"),
+    path("settings/sources/<str:code>/", sources.source_detail, name="source_detail"),
+    path("settings/sources/<str:code>/secret/", sources.rotate_secret, name="rotate_secret"),
+    path("settings/sources/<str:code>/pull/", sources.pull_settings, name="pull_settings"),
+    path("settings/sources/<str:code>/pull/run/", sources.pull_now, name="pull_now"),
+    path("settings/sources/<str:code>/pull/reset/", sources.pull_reset, name="pull_reset"),
+    path("settings/deliveries/", sources.delivery_list, name="delivery_list"),
+    path("settings/deliveries/<int:delivery_id>/", sources.delivery_detail, name="delivery_detail"),
 ]

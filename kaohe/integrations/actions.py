@@ -25,6 +25,7 @@ from kaohe.org.evidence import record
 from kaohe.org.models import is_hr_admin
 
 PAGING = ("cursor", "page")
+RESERVED_CODES = {"new"}  # a path word of the sources pages
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
 MAX_HEADER_VALUE = 2000
 
@@ -72,6 +73,10 @@ def do_create_source(
     if not re.fullmatch(SOURCE_CODE_PATTERN, code or ""):
         message = _("Use 2 to 40 lower-case letters, digits, - or _, starting with a letter.")
         raise FieldErrors({"code": message})
+    if code in RESERVED_CODES:
+        raise FieldErrors(
+            {"code": _("%(code)s is reserved; choose another code.") % {"code": code}}
+        )
     mapping = checked_mapping(preset, mapping)
     if Source.objects.filter(code=code).exists():
         raise FieldErrors({"code": _("Source code %(code)s is already in use.") % {"code": code}})

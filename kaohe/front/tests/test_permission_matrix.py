@@ -76,6 +76,15 @@ MATRIX = {
     "settings/roles/<int:assignment_id>/revoke/": ("denied_to_both", ["post"]),
     "settings/api-keys/": ("denied_to_both", ["get", "post"]),
     "settings/api-keys/<uuid:key_id>/revoke/": ("denied_to_both", ["post"]),
+    "settings/sources/": ("denied_to_both", ["get"]),
+    "settings/sources/new/": ("denied_to_both", ["get", "post"]),
+    "settings/sources/<str:code>/": ("denied_to_both", ["get", "post"]),
+    "settings/sources/<str:code>/secret/": ("denied_to_both", ["post"]),
+    "settings/sources/<str:code>/pull/": ("denied_to_both", ["post"]),
+    "settings/sources/<str:code>/pull/run/": ("denied_to_both", ["post"]),
+    "settings/sources/<str:code>/pull/reset/": ("denied_to_both", ["post"]),
+    "settings/deliveries/": ("denied_to_both", ["get"]),
+    "settings/deliveries/<int:delivery_id>/": ("denied_to_both", ["get"]),
 }
 AMY_MARKERS = ("艾米", "E0003", "e0003@example.com", "华东", "私密")
 
@@ -103,6 +112,7 @@ def concrete(route: str, key_id, entry: int = 0) -> str:
         .replace("<str:period>", "2026-Q1")
         .replace("<str:code>", "sales_amount")
         .replace("<source>", "attendance")
+        .replace("<int:delivery_id>", "1")
     )
     return "/" + url
 
