@@ -83,7 +83,7 @@ def claim(connector: PullConnector, now: dt.datetime):
         state=PullState.RUNNING, claimed_at__lt=now - STALE_AFTER
     )
     claimed = (
-        PullConnector.objects.filter(free, pk=connector.pk, active=True)
+        PullConnector.objects.filter(free, pk=connector.pk, active=True, source__active=True)
         .update(state=PullState.RUNNING, claimed_at=now)
     )  # fmt: skip
     return now if claimed == 1 else None

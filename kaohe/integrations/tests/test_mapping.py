@@ -98,10 +98,14 @@ def test_a_faulty_record_is_rejected_with_its_index_and_field_and_the_rest_appli
     assert "won_at" in mapped.rejected[0].message
 
 
-def test_a_list_where_a_single_value_belongs_rejects_the_record():
-    mapped = map_document(CRM, document(deal(stage=["won", "lost"])), SHANGHAI)
+def test_a_list_or_object_where_a_single_value_belongs_rejects_the_record():
+    records = [deal(1, stage=["won", "lost"]), deal({"n": 2}), deal(3, owner={"no": True})]
 
-    assert [(r.field, r.code) for r in mapped.rejected] == [("attributes.stage", "type")]
+    mapped = map_document(CRM, document(*records), SHANGHAI)
+
+    assert [(r.index, r.field, r.code) for r in mapped.rejected] == [
+        (0, "attributes.stage", "type"), (1, "external_id", "type"), (2, "employee", "type")
+    ]  # fmt: skip
 
 
 def test_when_conditions_skip_records_and_lookups_translate_values():

@@ -12,7 +12,7 @@ import time_machine
 from django.core.management import CommandError, call_command
 
 from kaohe.integrations.actions import do_configure_pull, do_create_source
-from kaohe.integrations.models import Delivery, PullConnector, PullState
+from kaohe.integrations.models import Delivery, PullConnector, PullState, Source
 from kaohe.integrations.pull import (
     STALE_AFTER,
     PullFailed,
@@ -281,3 +281,7 @@ def test_the_pull_command_runs_a_connector_and_reports(connector, vendor):
         call_command("pull", "crm", stdout=io.StringIO())
     with pytest.raises(CommandError, match="no pull connector"):
         call_command("pull", "nosuch")
+    Source.objects.filter(code="crm").update(active=False)
+    with pytest.raises(CommandError, match="switched off"):
+        call_command("pull", "crm")
+    assert claim(fresh(connector), NOW) is None  # an inactive source is never pulled

@@ -26,8 +26,8 @@ class Command(BaseCommand):
         )
         if connector is None:
             raise CommandError(f"Source {source} has no pull connector.")
-        if not connector.active:
-            raise CommandError(f"The pull connector of {source} is switched off.")
+        if not connector.active or not connector.source.active:
+            raise CommandError(f"The source {source} or its pull connector is switched off.")
         run = run_connector(connector, max_pages=max(1, max_pages))
         if run.busy:
             raise CommandError(f"Another run of {source} is in progress; try again later.")
