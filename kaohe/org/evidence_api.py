@@ -38,6 +38,11 @@ class CheckpointOut(Schema):
     root_hash: str
     time: str
     key_id: str
+    previous: str | None = Field(
+        None,
+        description="SHA-256 of the previous checkpoint's signed bytes (64 zeros for the "
+        "first); absent on checkpoints made before checkpoints were chained.",
+    )
     signature: str = Field(description="Ed25519 over the RFC 8785 form of the other fields.")
     timestamp: str | None = Field(None, description="RFC 3161 token, base64, when stamped.")
 

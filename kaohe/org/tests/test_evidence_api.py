@@ -1,7 +1,7 @@
 import pytest
 
 from kaohe.ledger.checkpoints import make_checkpoint
-from kaohe.lib.verify import parse_keys, verify_document
+from kaohe.lib.verify import VerifyError, parse_keys, verify_document
 from kaohe.org.actions import do_create_api_key
 from kaohe.org.evidence import record
 
@@ -60,3 +60,14 @@ def test_the_latest_checkpoint_needs_a_login(client, cast, amy_entry):
     assert client.get("/api/v1/ledger/checkpoints/latest").status_code == 401
     latest = client.get("/api/v1/ledger/checkpoints/latest", **bearer(["documents:read"]))
     assert latest.json()["tree_size"] == 2
+
+
+def test_the_served_checkpoint_verifies_offline_with_the_served_keys(client, cast, amy_entry):
+    make_checkpoint(force=True)  # a second one, chained to the first
+    latest = client.get("/api/v1/ledger/checkpoints/latest", **bearer(["documents:read"])).json()
+    keys = parse_keys(client.get("/api/v1/ledger/keys").json())
+
+    assert latest["previous"] and len(latest["previous"]) == 64
+    assert verify_document(latest, keys)  # raises VerifyError when it does not verify
+    with pytest.raises(VerifyError):
+        verify_document(latest | {"previous": "0" * 64}, keys)
