@@ -24,6 +24,20 @@ KIND_LABELS = {
     "company.settings.changed": _("Company settings changed"),
     "company.workday_override.set": _("Working-day exception set"),
     "company.workday_override.removed": _("Working-day exception removed"),
+    "metrics.metric.created": _("Metric defined"),
+    "metrics.metric.changed": _("Metric definition changed"),
+    "metrics.agreement.drafted": _("Target agreement drafted"),
+    "metrics.agreement.draft_discarded": _("Target agreement draft discarded"),
+    "metrics.agreement.published": _("Target agreement published"),
+    "metrics.agreement.bulk_assigned": _("Targets assigned in bulk"),
+    "metrics.facts.ingested": _("Business data received"),
+    "metrics.facts.file_imported": _("Business data imported from a file"),
+    "integrations.source.created": _("Data source created"),
+    "integrations.source.changed": _("Data source changed"),
+    "integrations.source.mapping_changed": _("Data source field mapping changed"),
+    "integrations.source.secret_rotated": _("Webhook secret replaced"),
+    "integrations.pull.configured": _("Pull connector configured"),
+    "integrations.pull.cursor_reset": _("Pull connector restarted from the first page"),
 }
 
 
