@@ -419,7 +419,14 @@ def my_attainment(request):
 
 
 class BulkForm(forms.Form):
-    period = forms.CharField(label=gettext_lazy("Period"), max_length=7)
+    period = forms.CharField(
+        label=gettext_lazy("Period"),
+        max_length=7,
+        widget=forms.TextInput(attrs={"placeholder": "2026-Q1"}),
+        help_text=gettext_lazy(
+            "A month (2026-01), a quarter (2026-Q1), a half-year (2026-H1) or a year (2026)."
+        ),
+    )
     unit = forms.ChoiceField(label=gettext_lazy("Everyone in the org unit"), required=False)
     numbers = forms.CharField(
         label=gettext_lazy("Or these employee numbers"),
