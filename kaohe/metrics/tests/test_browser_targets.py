@@ -59,6 +59,13 @@ def test_amy_follows_her_progress_on_her_phone(cast, phone, screenshot):
     assert fits_the_screen(phone)
     screenshot(phone, "month")
 
+    phone.click("a[href='/people/E0003/targets/']")
+    phone.click(f"a[href='/people/E0003/targets/{quarter.label}/']")
+    expect(phone.locator("#in-force")).to_contain_text("300000")
+    assert phone.locator("#draft").count() == 0
+    assert fits_the_screen(phone)
+    screenshot(phone, "agreement")
+
 
 def test_the_phrase_reads_30_percent_in_the_own_language(cast, phone):
     m = make_sales_metrics()
