@@ -1,34 +1,38 @@
 """Recomputing the whole log from the database: `kaohe ledger verify`.
 
-One pass over the entries in index order, CHUNK leaves at a time. Each chunk's leaves and
-the perfect subtrees inside it are rebuilt level by level and compared with the stored
-leaf_hash column and nodes; the chunk roots go into a TreeBuilder for the levels above.
-Cheap checks run on every entry and flag indexes; the first flagged entry is then looked
-at closely (`diagnose`) to say what happened to it. Finally every checkpoint's root is
-compared with the recomputed root at its size and its signature is checked.
+The entries are recomputed one chunk of 2**CHUNK_LEVEL at a time (`sweep`): each chunk's
+leaves and the perfect subtrees inside it are rebuilt level by level and compared with the
+stored leaf_hash column and nodes, and its entries' columns with their bodies. A large log
+is split into runs of whole chunks recomputed by worker processes, each with its own
+database connection; the chunk roots then go into a TreeBuilder for the levels above, whose
+stored nodes are compared too. Cheap checks flag indexes; the first flagged entry is then
+looked at closely (`diagnose`) to say what happened to it. Finally every checkpoint's root
+is compared with the recomputed root at its size and its signature is checked.
 """
 
 import concurrent.futures
-import contextlib
 import datetime as dt
-import hashlib
-from collections import defaultdict
+import multiprocessing
+import os
 from dataclasses import dataclass, field
 
-from django.db import connection, connections
+from django.db import connection
 
-from kaohe.ledger import scan
+from kaohe.ledger import scan, sweep
 from kaohe.ledger.checkpoints import checkpoint_problem
-from kaohe.ledger.diagnosis import MISSING_LEAF, Problem, diagnose, is_canonical
+from kaohe.ledger.diagnosis import Problem, diagnose
 from kaohe.ledger.keys import keys_on_disk, public_keys
 from kaohe.ledger.models import Checkpoint, Entry, LogHead, Node
+from kaohe.ledger.sweep import is_canonical
 from kaohe.ledger.tree import size as tree_size
 from kaohe.lib import clock, merkle
 
 __all__ = ["Problem", "Report", "check_log", "is_canonical", "verify_log"]
 
-CHUNK_LEVEL = 14
-CHUNK = 1 << CHUNK_LEVEL
+CHUNK_LEVEL = sweep.CHUNK_LEVEL
+# Below this many entries a pass takes less than starting a worker process does.
+PARALLEL_FROM = 1 << 17
+TASKS_PER_JOB = 4  # runs of chunks per worker, so that a slower worker holds up less
 # The scheduler signs a checkpoint every 5 minutes when the log grew.
 UNCOVERED_GRACE = dt.timedelta(minutes=30)
 
@@ -45,15 +49,19 @@ class Report:
         return not self.problems
 
 
-def verify_log(deep: bool = False) -> list[Problem]:
+def verify_log(deep: bool = False, jobs: int | None = None) -> list[Problem]:
     """Every problem found in the stored log; empty when it is intact."""
-    return check_log(deep=deep).problems
+    return check_log(deep=deep, jobs=jobs).problems
 
 
-def check_log(deep: bool = False) -> Report:
+def check_log(deep: bool = False, jobs: int | None = None) -> Report:
     """Recomputes the log. Bodies are parsed and checked for canonical form only where no
     checkpoint covers them yet, unless `deep`: a body under a checkpoint whose root and
     signature verify is byte for byte what was signed, and `append` writes canonical JSON.
+
+    `jobs` worker processes share a large log (default: one per CPU); 1 keeps the whole
+    pass in this process, as does a log the workers could not see (one written inside the
+    current transaction, or an in-memory database).
     """
     # Checkpoints before the head: the log may grow meanwhile, so each one read is within it.
     checkpoints = list(Checkpoint.objects.order_by("tree_size", "pk"))
@@ -63,48 +71,119 @@ def check_log(deep: bool = False) -> Report:
     wanted = {key for cp in checkpoints if 0 <= cp.tree_size <= size
               for key in merkle.subtrees(0, cp.tree_size)}  # fmt: skip
     wanted.update(merkle.subtrees(0, size))
-    tree = _Pass(wanted, parse_from=0 if deep else covered)
-    with _beside(scan.first_column_mismatch, log_id, size) as column_mismatch:
-        for start in range(0, size, CHUNK):
-            tree.chunk(start, min(start + CHUNK, size))
-        if (mismatch := column_mismatch()) is not None:
-            tree.flag(mismatch)
+    parse_from = 0 if deep else covered
+    jobs = _jobs(jobs, size)
+    outcomes = _recompute(_tasks(log_id, size, parse_from, wanted, jobs), jobs)
+    computed = {key: h for outcome in outcomes for key, h in outcome.computed.items()}
+    roots = [root for outcome in outcomes for root in outcome.chunk_roots]
+    node_problems = [_node_problem(*o.bad_node) for o in outcomes if o.bad_node is not None]
+    node_problems += _above(roots, wanted, computed)
+    flagged = [o.first_bad for o in outcomes if o.first_bad is not None]
     lowest, now = _outside()
     if lowest is not None:
-        tree.flag(lowest)
+        flagged.append(lowest)
     problems = []
-    if tree.first_bad is not None:
-        problems.append(diagnose(tree.first_bad, now, log_id))
-    problems += tree.node_problems[:1]
-    root = merkle.fold([tree.computed[key] for key in merkle.subtrees(0, size)])
+    if flagged:
+        problems.append(diagnose(min(flagged), now, log_id))
+    problems += node_problems[:1]
+    root = merkle.fold([computed[key] for key in merkle.subtrees(0, size)])
     keys, key_problems = _trusted_keys()
-    bad = [_checkpoint(cp, size, tree.computed, keys) for cp in checkpoints]
+    bad = [_checkpoint(cp, size, computed, keys) for cp in checkpoints]
     problems += [p for p in bad if p is not None] + key_problems
     problems += _uncovered(covered, size)
     verified = sum(p is None for p in bad)
     return Report(size=size, root=root, checkpoints=verified, problems=problems)
 
 
-@contextlib.contextmanager
-def _beside(query, *args):
-    """Runs `query` on a second database connection while the caller goes on, when the
-    data is visible there (not inside a transaction, not an in-memory SQLite database);
-    else when the result is asked for. Yields the function that returns its result."""
-    if connection.in_atomic_block or (
+def _jobs(jobs: int | None, size: int) -> int:
+    if jobs is None:
+        jobs = (os.cpu_count() or 1) if size >= PARALLEL_FROM else 1
+    return max(1, jobs) if _visible_elsewhere() else 1
+
+
+def _visible_elsewhere() -> bool:
+    """Does another connection see the log this one sees? Not inside a transaction (its
+    writes are not committed), nor in an in-memory SQLite database."""
+    return not connection.in_atomic_block and not (
         connection.vendor == "sqlite" and connection.is_in_memory_db()
-    ):
-        yield lambda: query(*args)
-        return
+    )
 
-    def run():
-        try:
-            return query(*args)
-        finally:
-            connections.close_all()  # this thread's connections
 
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        future = pool.submit(run)
-        yield future.result
+def _tasks(log_id: str, size: int, parse_from: int, wanted: set, jobs: int) -> list[sweep.Task]:
+    """Runs of whole chunks, about TASKS_PER_JOB for each job; each with the subtrees
+    below the chunk level that it computes and the pass needs."""
+    chunk = 1 << CHUNK_LEVEL
+    chunks = -(-size // chunk)
+    per_task = max(1, -(-chunks // (jobs * TASKS_PER_JOB))) if jobs > 1 else max(chunks, 1)
+    tasks = []
+    for first in range(0, chunks, per_task):
+        start, end = first * chunk, min((first + per_task) * chunk, size)
+        inside = tuple(sorted(key for key in wanted if _within(key, start, end)))
+        tasks.append(sweep.Task(start, end, log_id, parse_from, inside, CHUNK_LEVEL))
+    return tasks
+
+
+def _within(key: merkle.Key, start: int, end: int) -> bool:
+    level, index = key
+    return level <= CHUNK_LEVEL and start <= index << level < end
+
+
+def _recompute(tasks: list[sweep.Task], jobs: int) -> list[sweep.Outcome]:
+    if jobs <= 1 or len(tasks) <= 1:
+        connection.ensure_connection()
+        reader = sweep.Reader(connection.connection, _source())
+        return [sweep.run(task, reader) for task in tasks]
+    # spawn: a fresh interpreter that imports only `sweep`, not a copy of this process
+    # with its open connections and threads.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(
+        min(jobs, len(tasks)), mp_context=context,
+        initializer=sweep.start_worker, initargs=(_source(),),
+    ) as pool:  # fmt: skip
+        return list(pool.map(sweep.work, tasks))
+
+
+# Django's own connection settings that psycopg.connect does not take.
+_DJANGO_ONLY = {"context", "cursor_factory"}
+
+
+def _source() -> sweep.Source:
+    """How a worker process opens its own connection to this database."""
+    tables = {"entries": Entry._meta.db_table, "nodes": Node._meta.db_table}
+    if connection.vendor == "sqlite":
+        return sweep.Source("sqlite", {"database": connection.settings_dict["NAME"]}, **tables)
+    params = {key: value for key, value in connection.get_connection_params().items()
+              if key not in _DJANGO_ONLY and isinstance(value, str | int)}  # fmt: skip
+    return sweep.Source(connection.vendor, params, **tables)
+
+
+def _above(roots: list[bytes], wanted: set, computed: dict) -> list[Problem]:
+    """Builds the levels above the chunks from the chunk roots; compares the stored nodes
+    they complete, and keeps the wanted subtree hashes among them."""
+    upper, completed = merkle.TreeBuilder(), []
+    for root in roots:
+        completed += [((level + CHUNK_LEVEL, index), h)
+                      for (level, index), h in upper.append(root)[1:]]  # fmt: skip
+    stored = {}
+    ids = [Node.key(level, index) for (level, index), _ in completed]
+    for start in range(0, len(ids), 500):
+        batch = Node.objects.filter(id__in=ids[start : start + 500])
+        stored.update((pk, bytes(h)) for pk, h in batch.values_list("id", "hash"))
+    problems = []
+    for (level, index), h in completed:
+        found = stored.get(Node.key(level, index))
+        if found != h:
+            problems.append(_node_problem(level, index, found is None))
+        if (level, index) in wanted:
+            computed[level, index] = h
+    return problems
+
+
+def _node_problem(level: int, index: int, missing: bool) -> Problem:
+    first, last = index << level, ((index + 1) << level) - 1
+    state = "is missing" if missing else "does not match the entries"
+    message = f"stored tree node ({level}, {index}) over entries {first}..{last} {state}"
+    return Problem("node", message, index=first)
 
 
 def _outside() -> tuple[int | None, int]:
@@ -160,136 +239,3 @@ def _checkpoint(cp: Checkpoint, size: int, computed: dict, keys: dict) -> Proble
 def _bad(cp: Checkpoint, reason: str) -> Problem:
     message = f"checkpoint #{cp.pk} (size {cp.tree_size}): {reason}"
     return Problem("checkpoint", message, checkpoint=cp.pk)
-
-
-class _Pass:
-    """The state of one pass: the upper levels' builder, the subtree hashes checkpoints
-    need, the lowest flagged entry and the bad stored nodes."""
-
-    def __init__(self, wanted: set[merkle.Key], parse_from: int) -> None:
-        self.parse_from = parse_from
-        self.upper = merkle.TreeBuilder()  # its leaves are the chunk roots
-        self.wanted_in: dict[int, list[merkle.Key]] = defaultdict(list)
-        self.wanted_above = set()
-        for level, index in wanted:
-            if level <= CHUNK_LEVEL:
-                self.wanted_in[(index << level) >> CHUNK_LEVEL].append((level, index))
-            else:
-                self.wanted_above.add((level, index))
-        self.computed: dict[merkle.Key, bytes] = {}
-        self.first_bad: int | None = None
-        self.node_problems: list[Problem] = []
-
-    def flag(self, index: int) -> None:
-        if self.first_bad is None or index < self.first_bad:
-            self.first_bad = index
-
-    def chunk(self, start: int, end: int) -> None:
-        rows = scan.entry_chunk(start, end)
-        if len(rows) == end - start:
-            bodies, leaf_column = [body for body, _ in rows], [bytes(h) for _, h in rows]
-        else:
-            bodies, leaf_column = self._rows(start, end)
-        leaves = _leaf_hashes(bodies)
-        if leaves != leaf_column:
-            self.flag(start + _first_difference(leaves, leaf_column))
-        if end > self.parse_from:
-            self._parse(bodies, start)
-        levels = self._levels(leaves, start)
-        for level, index in self.wanted_in.get(start >> CHUNK_LEVEL, ()):
-            self.computed[level, index] = levels[level][index - (start >> level)]
-        if end - start == CHUNK:
-            self._above(levels[CHUNK_LEVEL][0])
-
-    def _rows(self, start: int, end: int) -> tuple[list[bytes | None], list[bytes]]:
-        """The chunk read row by row: a gap flags the missing index and gets a stand-in."""
-        bodies: list[bytes | None] = [None] * (end - start)
-        hashes = [MISSING_LEAF] * (end - start)
-        for index, body, leaf in scan.entry_rows(start, end):
-            bodies[index - start], hashes[index - start] = body, leaf
-        if None in bodies:
-            self.flag(start + bodies.index(None))
-        return bodies, hashes
-
-    def _parse(self, bodies: list[bytes | None], start: int) -> None:
-        for offset in range(max(self.parse_from - start, 0), len(bodies)):
-            body = bodies[offset]
-            if body is not None and not is_canonical(body):
-                self.flag(start + offset)
-                return
-
-    def _levels(self, leaves: list[bytes], start: int) -> list[list[bytes]]:
-        """The chunk's perfect subtrees level by level, each level compared with storage."""
-        levels, level = [leaves], 0
-        self._compare(0, start, leaves)
-        while len(levels[-1]) > 1:
-            levels.append(_parents(levels[-1]))
-            level += 1
-            self._compare(level, start >> level, levels[-1])
-        return levels
-
-    def _compare(self, level: int, first: int, computed: list[bytes]) -> None:
-        if scan.node_hashes(level, first, first + len(computed)) == b"".join(computed):
-            return
-        rows = scan.node_rows(level, first, first + len(computed))
-        offset = next(i for i, h in enumerate(computed) if rows.get(first + i) != h)
-        if level == 0:
-            self.flag(first + offset)
-        else:
-            self._node_problem(level, first + offset, rows.get(first + offset))
-
-    def _above(self, chunk_root: bytes) -> None:
-        """Feeds a chunk root to the upper builder; checks the nodes it completes."""
-        completed = [((level + CHUNK_LEVEL, index), h) for (level, index), h in
-                     self.upper.append(chunk_root)[1:]]  # fmt: skip
-        if not completed:
-            return
-        wanted = [Node.key(level, index) for (level, index), _ in completed]
-        stored = dict(Node.objects.filter(id__in=wanted).values_list("id", "hash"))
-        for (level, index), h in completed:
-            found = stored.get(Node.key(level, index))
-            if found is None or bytes(found) != h:
-                self._node_problem(level, index, found)
-            if (level, index) in self.wanted_above:
-                self.computed[level, index] = h
-
-    def _node_problem(self, level: int, index: int, found) -> None:
-        first, last = index << level, ((index + 1) << level) - 1
-        state = "is missing" if found is None else "does not match the entries"
-        message = f"stored tree node ({level}, {index}) over entries {first}..{last} {state}"
-        self.node_problems.append(Problem("node", message, index=first))
-
-
-_LEAF_CTX, _NODE_CTX = hashlib.sha256(b"\x00"), hashlib.sha256(b"\x01")
-
-
-def _leaf_hashes(bodies: list[bytes | None]) -> list[bytes]:
-    """merkle.leaf_hash of each body (MISSING_LEAF for a missing one), in one tight loop:
-    this and `_parents` are where verification spends its time."""
-    leaves, leaf = [], _LEAF_CTX.copy
-    keep = leaves.append
-    for body in bodies:
-        if body is None:
-            keep(MISSING_LEAF)
-            continue
-        c = leaf()
-        c.update(body)
-        keep(c.digest())
-    return leaves
-
-
-def _parents(level: list[bytes]) -> list[bytes]:
-    """merkle.node_hash of each pair, left to right; a last odd one is left out."""
-    parents, node = [], _NODE_CTX.copy
-    keep, pairs = parents.append, iter(level)
-    for left, right in zip(pairs, pairs, strict=False):
-        c = node()
-        c.update(left)
-        c.update(right)
-        keep(c.digest())
-    return parents
-
-
-def _first_difference(a: list[bytes], b: list[bytes]) -> int:
-    shorter = min(len(a), len(b))
-    return next((i for i in range(shorter) if a[i] != b[i]), shorter)

@@ -10,8 +10,6 @@ from kaohe.ledger.models import Entry, Node
 from kaohe.lib import merkle
 from kaohe.lib.canonical import CanonicalError, canonical
 
-MISSING_LEAF = bytes(32)  # stands in for an entry that is not there, so the pass goes on
-
 
 @dataclass(frozen=True)
 class Problem:
@@ -24,37 +22,6 @@ class Problem:
 
     def __str__(self) -> str:
         return self.message
-
-
-def is_canonical(body: bytes) -> bool:
-    """Is `body` a JSON object written in RFC 8785 canonical form, as kaohe.lib.canonical
-    writes it (no floats, integers within +/-(2**53 - 1))?"""
-    try:
-        document = json.loads(body, parse_float=_refuse, parse_int=_safe_int)
-    except ValueError:
-        return False
-    if not isinstance(document, dict):
-        return False
-    quick = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    if quick.encode() == body and max(body, default=0) < 0xF0:
-        # Equal to RFC 8785 here: floats are refused by `canonical`, and only characters
-        # beyond U+FFFF (4-byte UTF-8) sort differently in UTF-16 than in code points.
-        return True
-    try:
-        return canonical(document) == body
-    except CanonicalError:
-        return False
-
-
-def _refuse(text: str):
-    raise ValueError(f"{text} is not an integer")
-
-
-def _safe_int(text: str) -> int:
-    value = int(text)
-    if abs(value) > 2**53 - 1:
-        raise ValueError(f"{text} is too large")
-    return value
 
 
 def diagnose(index: int, size: int, log_id: str) -> Problem:

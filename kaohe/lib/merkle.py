@@ -22,7 +22,9 @@ __all__ = [
     "fold",
     "inclusion_plan",
     "leaf_hash",
+    "leaf_hashes",
     "node_hash",
+    "parent_hashes",
     "resolve",
     "subtrees",
     "verify_consistency",
@@ -50,6 +52,35 @@ def leaf_hash(entry: bytes) -> bytes:
 
 def node_hash(left: bytes, right: bytes) -> bytes:
     return sha256(_NODE + left + right).digest()
+
+
+def leaf_hashes(entries: Iterable[bytes | None], missing: bytes | None = None) -> list[bytes]:
+    """`leaf_hash` of each entry, in one tight loop (a verifier's inner loop); an entry that
+    is None gets `missing` instead."""
+    leaves: list[bytes] = []
+    keep, leaf = leaves.append, _LEAF_CTX.copy
+    for entry in entries:
+        if entry is None:
+            if missing is None:
+                raise TypeError("an entry is None and no stand-in was given")
+            keep(missing)
+            continue
+        c = leaf()
+        c.update(entry)
+        keep(c.digest())
+    return leaves
+
+
+def parent_hashes(level: list[bytes]) -> list[bytes]:
+    """`node_hash` of each pair of a level, left to right; a last odd one has no parent."""
+    parents: list[bytes] = []
+    keep, node, pairs = parents.append, _NODE_CTX.copy, iter(level)
+    for left, right in zip(pairs, pairs, strict=False):
+        c = node()
+        c.update(left)
+        c.update(right)
+        keep(c.digest())
+    return parents
 
 
 def _split(n: int) -> int:
