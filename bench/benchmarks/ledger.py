@@ -3,14 +3,25 @@ the same bytes, and inclusion proofs in a log of 10,000,000 leaves.
 
 Sizes: KAOHE_BENCH_LEDGER_APPENDS (default 5,000 single appends), KAOHE_BENCH_LEDGER_VERIFY
 (default 1,000,000 entries) and KAOHE_BENCH_LEDGER_PROOF (default 10,000,000 leaves).
+
+With KAOHE_BENCH_PG_URL (a PostgreSQL server; skipped without it), appends are measured on
+PostgreSQL too, in a child process on a scratch database created and dropped there, against
+the bare commit rate of a trivial one-row UPDATE transaction on the same server, through the
+same client: both commit with the server's own fsync and synchronous_commit, whatever they
+are (the child never changes them: entries are evidence). The two alternate in rounds, so
+that a change in the machine's load falls on both.
 """
 
 import hashlib
+import json
 import os
 import random
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from benchmarks import Measurement, benchmark, timed
 
@@ -63,15 +74,28 @@ def ledger(scratch: Path) -> dict[str, Measurement]:
         for data in bodies:
             sha(data).digest()
 
-    hashing, _ = timed(plain_hashlib)
-    verifying, problems = timed(audit.verify_log)
+    hashing_cpu, (hashing, _) = _cpu(timed, plain_hashlib)
+    verifying_cpu, (verifying, problems) = _cpu(timed, audit.verify_log)
     assert not problems, problems[:3]
     results["ledger.verify_ratio_vs_hashlib"] = Measurement(
         hashing / verifying, unit="x", target=0.5, higher_is_better=True
     )
     results["ledger.verify_1m_seconds"] = Measurement(verifying, baseline=hashing)
+    # CPU time of this process and of the verifier's worker processes: the work done,
+    # whatever else the machine was running.
+    results["ledger.verify_1m_cpu_seconds"] = Measurement(verifying_cpu, baseline=hashing_cpu)
     results.update(_proofs_at_scale(scratch))
+    results.update(_postgres_appends(scratch))
     return results
+
+
+def _cpu(func, *args):
+    """(CPU seconds of this process and its finished children, result) of one call."""
+    before = os.times()
+    result = func(*args)
+    after = os.times()
+    fields = ("user", "system", "children_user", "children_system")
+    return sum(getattr(after, f) - getattr(before, f) for f in fields), result
 
 
 def _proofs_at_scale(scratch: Path) -> dict[str, Measurement]:
@@ -113,3 +137,87 @@ def _proofs_at_scale(scratch: Path) -> dict[str, Measurement]:
         "ledger.proof_ms_p50_10m": Measurement(statistics.median(samples), unit="ms", target=2.0),
         "ledger.fill_10m_nodes_seconds": Measurement(filling),
     }
+
+
+# --- PostgreSQL appends, in a child process -------------------------------------------
+
+PG_DATABASE = "kaohe_bench_ledger"
+PG_ROUNDS = 5
+
+
+def _postgres_appends(scratch: Path) -> dict[str, Measurement]:
+    server = os.environ.get("KAOHE_BENCH_PG_URL")
+    if not server:
+        print("ledger: PostgreSQL appends skipped (KAOHE_BENCH_PG_URL is not set)", file=sys.stderr)
+        return {}
+    root = Path(__file__).resolve().parents[2]
+    url = _with_database(server, PG_DATABASE)
+    _admin(server, f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
+    _admin(server, f'CREATE DATABASE "{PG_DATABASE}"')
+    env = {**os.environ, "DATABASE_URL": url, "KAOHE_DATA_DIR": str(scratch / "pg"),
+           "PYTHONPATH": os.pathsep.join([str(root), str(root / "bench")])}  # fmt: skip
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.ledger", "postgres"],
+            cwd=root / "bench", env=env, stdout=subprocess.PIPE, check=True,
+        )  # fmt: skip
+    finally:
+        _admin(server, f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
+    figures = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return {
+        "ledger.append_per_s_pg": Measurement(
+            figures["append"], unit="/s", baseline=figures["bare"], higher_is_better=True
+        ),
+        "ledger.pg_bare_commit_per_s": Measurement(figures["bare"], unit="/s"),
+    }
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+def _admin(server: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_with_database(server, "postgres"), autocommit=True) as admin:
+        admin.execute(sql)
+
+
+def postgres_child() -> None:
+    """In the child: migrate, then alternate rounds of bare commits and of appends, one
+    transaction each; prints the rates as one JSON line."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "kaohe.settings"
+    os.environ.setdefault("KAOHE_LOG_LEVEL", "WARNING")
+    import django
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    django.setup()
+    from kaohe.ledger import log
+
+    call_command("migrate", verbosity=0, interactive=False)
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_commit (id int PRIMARY KEY, n bigint NOT NULL)")
+        cursor.execute("INSERT INTO bench_commit VALUES (1, 0)")
+    per_round = _size("KAOHE_BENCH_LEDGER_APPENDS", 5_000) // PG_ROUNDS
+
+    def bare():
+        for _ in range(per_round):
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("UPDATE bench_commit SET n = n + 1 WHERE id = 1")
+
+    def appends(first: int):
+        for i in range(first, first + per_round):
+            with transaction.atomic():
+                log.append(*_item(i))
+
+    bare_seconds = append_seconds = 0.0
+    for r in range(PG_ROUNDS):
+        bare_seconds += timed(bare)[0]
+        append_seconds += timed(appends, r * per_round)[0]
+    total = per_round * PG_ROUNDS
+    print(json.dumps({"bare": total / bare_seconds, "append": total / append_seconds}))
+
+
+if __name__ == "__main__":
+    {"postgres": postgres_child}[sys.argv[1]]()
