@@ -154,7 +154,11 @@ class Server:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=log,
                                             stderr=subprocess.STDOUT)  # fmt: skip
-        self._wait_until_up()
+        try:
+            self._wait_until_up()
+        except BaseException:
+            self.stop()  # a server that never came up is not left behind
+            raise
 
     @property
     def url(self) -> str:
