@@ -12,6 +12,7 @@ is compared with the recomputed root at its size and its signature is checked.
 
 import concurrent.futures
 import datetime as dt
+import logging
 import multiprocessing
 import os
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ CHUNK_LEVEL = sweep.CHUNK_LEVEL
 # Below this many entries a pass takes less than starting a worker process does.
 PARALLEL_FROM = 1 << 17
 TASKS_PER_JOB = 4  # runs of chunks per worker, so that a slower worker holds up less
+logger = logging.getLogger(__name__)
 # The scheduler signs a checkpoint every 5 minutes when the log grew.
 UNCOVERED_GRACE = dt.timedelta(minutes=30)
 
@@ -129,10 +131,18 @@ def _within(key: merkle.Key, start: int, end: int) -> bool:
 
 
 def _recompute(tasks: list[sweep.Task], jobs: int) -> list[sweep.Outcome]:
-    if jobs <= 1 or len(tasks) <= 1:
-        connection.ensure_connection()
-        reader = sweep.Reader(connection.connection, _source())
-        return [sweep.run(task, reader) for task in tasks]
+    if jobs > 1 and len(tasks) > 1:
+        try:
+            return _in_workers(tasks, jobs)
+        except Exception:  # a worker that cannot start or connect; this process can
+            logger.warning("ledger verify: worker processes failed; going on in this one",
+                           exc_info=True)  # fmt: skip
+    connection.ensure_connection()
+    reader = sweep.Reader(connection.connection, sweep.Source(connection.vendor, {}, **_tables()))
+    return [sweep.run(task, reader) for task in tasks]
+
+
+def _in_workers(tasks: list[sweep.Task], jobs: int) -> list[sweep.Outcome]:
     # spawn: a fresh interpreter that imports only `sweep`, not a copy of this process
     # with its open connections and threads.
     context = multiprocessing.get_context("spawn")
@@ -149,12 +159,16 @@ _DJANGO_ONLY = {"context", "cursor_factory"}
 
 def _source() -> sweep.Source:
     """How a worker process opens its own connection to this database."""
-    tables = {"entries": Entry._meta.db_table, "nodes": Node._meta.db_table}
     if connection.vendor == "sqlite":
-        return sweep.Source("sqlite", {"database": connection.settings_dict["NAME"]}, **tables)
-    params = {key: value for key, value in connection.get_connection_params().items()
-              if key not in _DJANGO_ONLY and isinstance(value, str | int)}  # fmt: skip
-    return sweep.Source(connection.vendor, params, **tables)
+        params = {"database": str(connection.settings_dict["NAME"])}
+    else:
+        params = {key: value for key, value in connection.get_connection_params().items()
+                  if key not in _DJANGO_ONLY and isinstance(value, str | int)}  # fmt: skip
+    return sweep.Source(connection.vendor, params, **_tables())
+
+
+def _tables() -> dict[str, str]:
+    return {"entries": Entry._meta.db_table, "nodes": Node._meta.db_table}
 
 
 def _above(roots: list[bytes], wanted: set, computed: dict) -> list[Problem]:

@@ -127,3 +127,12 @@ def test_two_swapped_entries_are_named_by_worker_processes(log):
 
 def test_a_small_log_is_verified_in_this_process():
     assert audit._jobs(None, audit.PARALLEL_FROM - 1) == 1
+
+
+def test_workers_that_cannot_connect_leave_the_work_here(log, monkeypatch, tmp_path, caplog):
+    missing = sweep.Source("sqlite", {"database": str(tmp_path / "missing.sqlite3")})
+    monkeypatch.setattr(audit, "_source", lambda: missing)
+    monkeypatch.setattr(audit, "_visible_elsewhere", lambda: True)
+    report = audit.check_log(jobs=2)
+    assert report.ok and report.size == SIZE, report.problems
+    assert "worker processes failed" in caplog.text
