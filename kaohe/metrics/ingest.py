@@ -28,7 +28,7 @@ from kaohe.metrics import store
 from kaohe.metrics.items import Item, Reject, Rejection, read_item
 from kaohe.metrics.models import Aggregation, Metric
 from kaohe.org.evidence import record
-from kaohe.org.models import Company, Employee, Placement
+from kaohe.org.models import Company, Employee
 
 __all__ = ["MAX_ITEMS", "IngestError", "IngestResult", "Rejection", "ingest_facts"]
 
@@ -175,7 +175,7 @@ class _Batch:
     def resolve(self, employees) -> None:
         numbers = {item.employee for item in self.items if not item.void}
         codes = {item.metric for item in self.items if not item.void}
-        self.employee_ids = _employee_ids(numbers, employees)
+        self.employee_ids, current_units = _employee_ids(numbers, employees)
         self.metrics = {m.code: m for m in Metric.objects.filter(code__in=codes, active=True)}
         # Voids and moves may touch metrics the batch does not name; "latest" ones are few.
         latest = Metric.objects.filter(aggregation=Aggregation.LATEST)
@@ -185,7 +185,8 @@ class _Batch:
             if item.void or self._known(item):
                 kept.append(item)
         self.items = kept
-        self.placed = _placements({self.employee_ids[i.employee] for i in kept if not i.void})
+        wanted = {self.employee_ids[i.employee] for i in kept if not i.void}
+        self.placed = _placements({pk: current_units[pk] for pk in wanted})
 
     def _known(self, item: Item) -> bool:
         if item.employee not in self.employee_ids:
@@ -306,31 +307,25 @@ class _Batch:
         }
 
 
-def _employee_ids(numbers: set[str], allowed) -> dict[str, int]:
+def _employee_ids(numbers: set[str], allowed) -> tuple[dict[str, int], dict[int, int]]:
+    """The ids of the employees named (within `allowed`), and each one's current unit."""
     query = allowed if allowed is not None else Employee.objects.all()
-    found: dict[str, int] = {}
+    ids: dict[str, int] = {}
+    units: dict[int, int] = {}
     listed = sorted(numbers)
     for start in range(0, len(listed), store.QUERY_CHUNK):
         chunk = listed[start : start + store.QUERY_CHUNK]
-        found.update(query.filter(employee_no__in=chunk).values_list("employee_no", "pk"))
-    return found
+        rows = query.filter(employee_no__in=chunk).values_list("employee_no", "pk", "org_unit_id")
+        for number, pk, unit in rows:
+            ids[number], units[pk] = pk, unit
+    return ids, units
 
 
-def _placements(employee_ids: set[int]) -> dict[int, _Placed]:
-    placed: dict[int, _Placed] = {}
-    listed = sorted(employee_ids)
-    for start in range(0, len(listed), store.QUERY_CHUNK):
-        chunk = listed[start : start + store.QUERY_CHUNK]
-        for pk, unit in Employee.objects.filter(pk__in=chunk).values_list("pk", "org_unit_id"):
-            placed[pk] = _Placed([], [], unit)
-        rows = (
-            Placement.objects.filter(employee_id__in=chunk)
-            .order_by("employee_id", "valid_from")
-            .values_list("employee_id", "valid_from", "org_unit_id")
-        )
-        for pk, valid_from, unit in rows:
-            placed[pk].starts.append(valid_from)
-            placed[pk].units.append(unit)
+def _placements(units: dict[int, int]) -> dict[int, _Placed]:
+    placed = {pk: _Placed([], [], unit) for pk, unit in units.items()}
+    for pk, valid_from, unit in store.placements(sorted(units)):
+        placed[pk].starts.append(valid_from)
+        placed[pk].units.append(unit)
     return placed
 
 

@@ -61,8 +61,8 @@ def read_item(index: int, raw, now: dt.datetime) -> Item:
     """The item at `index`, checked; raises Reject for its first fault."""
     if not isinstance(raw, dict):
         raise Reject("", "type", _("Each item must be a JSON object."))
-    unknown = sorted(set(raw) - FIELDS, key=str)
-    if unknown:
+    if not FIELDS.issuperset(raw):
+        unknown = sorted(set(raw) - FIELDS, key=str)
         raise Reject(str(unknown[0]), "unknown_field", _("This field is not known."))
     external_id = _text(raw, "external_id", MAX_EXTERNAL_ID)
     void = raw.get("void", False)

@@ -16,6 +16,7 @@ from decimal import Decimal
 from django.db import connection
 
 from kaohe.metrics.models import VALUE_PLACES, Actual, Fact
+from kaohe.org.models import Placement
 
 QUERY_CHUNK = 2_000  # ids per IN (...) list, well inside SQLite's variable limit
 QUANTUM = Decimal(1).scaleb(-VALUE_PLACES)
@@ -83,6 +84,24 @@ def _from_sqlite(values: tuple) -> Row:
     )  # fmt: skip
 
 
+def placements(employee_ids: list[int]) -> list[tuple[int, dt.date, int]]:
+    """(employee id, valid_from, org unit id) of every placement of these employees, in
+    order of employee and date."""
+    table = connection.ops.quote_name(Placement._meta.db_table)
+    select = f"SELECT employee_id, valid_from, org_unit_id FROM {table} WHERE employee_id"  # noqa: S608
+    order = "ORDER BY employee_id, valid_from"
+    found: list[tuple[int, dt.date, int]] = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"{select} = ANY(%s) {order}", [employee_ids])
+            return cursor.fetchall()
+        for start in range(0, len(employee_ids), QUERY_CHUNK):
+            chunk = employee_ids[start : start + QUERY_CHUNK]
+            cursor.execute(f"{select} IN ({', '.join(['%s'] * len(chunk))}) {order}", chunk)
+            found += cursor.fetchall()
+    return found
+
+
 _INSERTED = ("source", "external_id", "employee_id", "metric_id", "org_unit_id", "value",
              "occurred_at", "month", "attributes", "voided", "received_at",
              "updated_at")  # fmt: skip
@@ -97,7 +116,7 @@ def insert(source: str, rows: list[Row], now: dt.datetime) -> None:
     stamp = adapt(now)
     values = (
         (source, r.external_id, r.employee_id, r.metric_id, r.org_unit_id, adapt(r.value),
-         adapt(r.occurred_at), adapt(r.month), json.dumps(r.attributes), r.voided, stamp, stamp)
+         adapt(r.occurred_at), adapt(r.month), _json(r.attributes), r.voided, stamp, stamp)
         for r in rows
     )  # fmt: skip
     with connection.cursor() as cursor:
@@ -118,7 +137,7 @@ def update(rows: list[Row], now: dt.datetime) -> None:
     stamp = adapt(now)
     values = [
         (r.employee_id, r.metric_id, r.org_unit_id, adapt(r.value), adapt(r.occurred_at),
-         adapt(r.month), json.dumps(r.attributes), r.voided, r.id)
+         adapt(r.month), _json(r.attributes), r.voided, r.id)
         for r in rows
     ]  # fmt: skip
     with connection.cursor() as cursor:
@@ -256,3 +275,7 @@ def _for_sqlite(value):
     if isinstance(value, Decimal):
         return str(value)
     return value
+
+
+def _json(attributes: dict) -> str:
+    return json.dumps(attributes) if attributes else "{}"  # most facts carry none
