@@ -34,6 +34,7 @@ CHUNK_LEVEL = sweep.CHUNK_LEVEL
 # Below this many entries a pass takes less than starting a worker process does.
 PARALLEL_FROM = 1 << 17
 TASKS_PER_JOB = 4  # runs of chunks per worker, so that a slower worker holds up less
+MAX_JOBS = 8  # each worker is a database connection, and reads compete for the same disk
 logger = logging.getLogger(__name__)
 # The scheduler signs a checkpoint every 5 minutes when the log grew.
 UNCOVERED_GRACE = dt.timedelta(minutes=30)
@@ -61,9 +62,10 @@ def check_log(deep: bool = False, jobs: int | None = None) -> Report:
     checkpoint covers them yet, unless `deep`: a body under a checkpoint whose root and
     signature verify is byte for byte what was signed, and `append` writes canonical JSON.
 
-    `jobs` worker processes share a large log (default: one per CPU); 1 keeps the whole
-    pass in this process, as does a log the workers could not see (one written inside the
-    current transaction, or an in-memory database).
+    `jobs` worker processes share a large log (default: one per CPU, at most MAX_JOBS,
+    from PARALLEL_FROM entries on); 1 keeps the whole pass in this process, as does a log
+    the workers could not see (one written inside the current transaction, or an
+    in-memory database).
     """
     # Checkpoints before the head: the log may grow meanwhile, so each one read is within it.
     checkpoints = list(Checkpoint.objects.order_by("tree_size", "pk"))
@@ -99,8 +101,16 @@ def check_log(deep: bool = False, jobs: int | None = None) -> Report:
 
 def _jobs(jobs: int | None, size: int) -> int:
     if jobs is None:
-        jobs = (os.cpu_count() or 1) if size >= PARALLEL_FROM else 1
+        jobs = min(_cpus(), MAX_JOBS) if size >= PARALLEL_FROM else 1
     return max(1, jobs) if _visible_elsewhere() else 1
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (fewer than the machine has, in a container
+    pinned to some)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _visible_elsewhere() -> bool:

@@ -125,8 +125,20 @@ def test_two_swapped_entries_are_named_by_worker_processes(log):
     assert "entry 41 was reordered: position 41 holds entry 42" in one[0]
 
 
-def test_a_small_log_is_verified_in_this_process():
+def test_a_small_log_is_verified_in_this_process_and_a_large_one_by_a_worker_per_cpu(
+    monkeypatch,
+):
+    monkeypatch.setattr(audit, "_visible_elsewhere", lambda: True)
+    monkeypatch.setattr(audit, "_cpus", lambda: 64)
     assert audit._jobs(None, audit.PARALLEL_FROM - 1) == 1
+    assert audit._jobs(None, audit.PARALLEL_FROM) == audit.MAX_JOBS
+    assert audit._jobs(3, 10) == 3
+
+
+def test_a_log_read_inside_a_transaction_is_verified_in_this_process():
+    with transaction.atomic():  # what it wrote, no other connection sees
+        assert audit._jobs(None, audit.PARALLEL_FROM) == 1
+        assert audit._jobs(2, audit.PARALLEL_FROM) == 1
 
 
 def test_workers_that_cannot_connect_leave_the_work_here(log, monkeypatch, tmp_path, caplog):
