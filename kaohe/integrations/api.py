@@ -15,7 +15,7 @@ from django.db import transaction
 from django.http.request import RawPostDataException
 from django.utils.translation import gettext as _
 from ninja import Router, Schema
-from pydantic import Field, WithJsonSchema
+from pydantic import ConfigDict, Field, WithJsonSchema
 
 from kaohe.integrations.models import Channel, Outcome, Source
 from kaohe.integrations.sync import record_delivery
@@ -92,6 +92,8 @@ class FactBatch(Schema):
 
     # Documents the body only: the view reads it itself (see `_envelope`), so that one
     # malformed item is that item's rejection, not the batch's.
+
+    model_config = ConfigDict(extra="forbid")  # `_envelope` refuses other fields
 
     source: str = Field(description="The code of an active source, e.g. `crm`.")
     items: Annotated[
