@@ -71,7 +71,9 @@ ITEM_SCHEMA = {
         "void": {
             "type": "boolean",
             "default": False,
-            "description": "true withdraws the record sent before under this external_id.",
+            "description": "true withdraws the record sent before under this external_id; "
+            "false, sent explicitly, makes a withdrawn record count again (without it, a "
+            "repeat of the original leaves the withdrawal in place).",
         },
     },
     "examples": [
@@ -131,7 +133,9 @@ DESCRIPTION = f"""Takes a batch of up to {MAX_ITEMS:,} business records from one
 
 Records are upserted by `(source, external_id)`: a new id is created, the same record
 sent again changes nothing (`unchanged`), a changed one is updated, and `"void": true`
-withdraws its effect. Every item is checked on its own: unknown employee (or one outside
+withdraws its effect (a repeat of the original record does not undo that; `"void": false`
+or changed content does). A key limited to org units can neither change nor void a record
+about anyone outside them. Every item is checked on its own: unknown employee (or one outside
 the key's org units), unknown metric, a metric the source may not feed, a bad number, a
 time without offset or more than a day ahead, an external_id twice in the batch, ... The
 faulty items are listed in `rejected` with their index, field, code and reason, and all

@@ -173,6 +173,7 @@ class _Batch:
         self.result.rejected.append(Rejection(index, field_name, code, str(message)))
 
     def resolve(self, employees) -> None:
+        self.allowed = employees
         numbers = {item.employee for item in self.items if not item.void}
         codes = {item.metric for item in self.items if not item.void}
         self.employee_ids, current_units = _employee_ids(numbers, employees)
@@ -212,8 +213,11 @@ class _Batch:
         stored = store.existing(self.source, [item.external_id for item in self.items])
         new: list[store.Row] = []
         changed: list[store.Row] = []
+        self._keep_within_reach(stored)
         for item in self.items:
             row = stored.get(item.external_id)
+            if item.index in self.out_of_reach:
+                continue
             if item.void:
                 self._void(item, row, changed)
             elif row is None:
@@ -224,6 +228,28 @@ class _Batch:
         store.update(changed, self.now)
         store.add_to_actuals({k: d for k, d in self.deltas.items() if d.matters()}, self.now)
 
+    def _keep_within_reach(self, stored: dict[str, store.Row]) -> None:
+        """A caller limited to some employees (an API key's org units) may neither void nor
+        change a record about anyone else, and a void learns no more than for an unknown
+        id."""
+        self.out_of_reach: set[int] = set()
+        if self.allowed is None:
+            return
+        named = set(self.employee_ids.values())  # resolved within reach already
+        owners = {row.employee_id for row in stored.values()} - named
+        reachable = named | set(self.allowed.filter(pk__in=owners).values_list("pk", flat=True))
+        for item in self.items:
+            row = stored.get(item.external_id)
+            if row is None or row.employee_id in reachable:
+                continue
+            self.out_of_reach.add(item.index)
+            if item.void:
+                message = _("No record with this external_id was received from this source.")
+                self.reject(item.index, "external_id", "unknown", message)
+            else:
+                message = _("This external_id is taken by a record you may not change.")
+                self.reject(item.index, "external_id", "out_of_reach", message)
+
     def _create(self, item: Item) -> store.Row:
         row = self._row(item, None)
         self._count(row, +1)
@@ -233,8 +259,8 @@ class _Batch:
 
     def _update(self, item: Item, row: store.Row, changed: list[store.Row]) -> None:
         wanted = self._row(item, row.id)
-        if not row.voided and _same(row, wanted):
-            self.result.unchanged += 1
+        if _same(row, wanted) and not (row.voided and item.revive):
+            self.result.unchanged += 1  # a repeat of the record as it was; a void stays
             return
         if not row.voided:
             self._count(row, -1)

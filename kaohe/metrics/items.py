@@ -27,6 +27,8 @@ EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 FUTURE_SLACK = dt.timedelta(days=1)
 MAX_ATTRIBUTES = 50
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # a lone half of a UTF-16 pair: not text
+MAX_SAFE_INTEGER = 2**53 - 1  # what every JSON reader keeps exactly
 
 
 @dataclass
@@ -50,6 +52,9 @@ class Item:
     index: int
     external_id: str
     void: bool
+    # `"void": false` sent explicitly: a voided record counts again even if unchanged
+    # (without it, a repeat of the original delivery leaves a void in place).
+    revive: bool = False
     employee: str = ""
     metric: str = ""
     value: Decimal = Decimal(0)
@@ -63,7 +68,8 @@ def read_item(index: int, raw, now: dt.datetime) -> Item:
         raise Reject("", "type", _("Each item must be a JSON object."))
     if not FIELDS.issuperset(raw):
         unknown = sorted(set(raw) - FIELDS, key=str)
-        raise Reject(str(unknown[0]), "unknown_field", _("This field is not known."))
+        field = _printable(str(unknown[0]))[:MAX_KEY]
+        raise Reject(field, "unknown_field", _("This field is not known."))
     external_id = _text(raw, "external_id", MAX_EXTERNAL_ID)
     void = raw.get("void", False)
     if not isinstance(void, bool):
@@ -74,6 +80,7 @@ def read_item(index: int, raw, now: dt.datetime) -> Item:
         index,
         external_id,
         False,
+        revive="void" in raw,
         employee=_text(raw, "employee", 32),
         metric=_text(raw, "metric", 50),
         value=read_value(raw.get("value")),
@@ -94,9 +101,15 @@ def _text(raw: dict, name: str, max_length: int) -> str:
     if len(value) > max_length:
         message = _("Use at most %(max_length)s characters.") % {"max_length": max_length}
         raise Reject(name, "too_long", message)
+    _check_characters(name, value)
+    return value
+
+
+def _check_characters(name: str, value: str) -> None:
     if _CONTROL.search(value):
         raise Reject(name, "control_character", _("Control characters are not allowed."))
-    return value
+    if _SURROGATE.search(value):
+        raise Reject(name, "not_unicode", _("Send valid Unicode text."))
 
 
 def read_value(value) -> Decimal:
@@ -157,11 +170,30 @@ def _attributes(value) -> dict | None:
         message = _("Send at most %(count)s attributes.") % {"count": MAX_ATTRIBUTES}
         raise Reject("attributes", "too_many", message)
     for key, item in value.items():
+        _check_characters(f"attributes.{_printable(key)[:MAX_KEY]}", key)
         if len(key) > MAX_KEY:
             raise Reject(f"attributes.{key[:MAX_KEY]}", "too_long", _("The name is too long."))
+        if isinstance(item, str):
+            _check_text_value(f"attributes.{key}", item)
+        if isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_SAFE_INTEGER:
+            message = _("Send a number this large as a string.")
+            raise Reject(f"attributes.{key}", "out_of_range", message)
         if not (item is None or isinstance(item, str | int | bool)) or isinstance(item, float):
             message = _("Attribute values are strings, whole numbers, true/false or null.")
             raise Reject(f"attributes.{key}", "type", message)
         if isinstance(item, str) and len(item) > 1000:
             raise Reject(f"attributes.{key}", "too_long", _("The value is too long."))
     return value
+
+
+def _check_text_value(name: str, value: str) -> None:
+    """Attribute text may hold line breaks and tabs, but no NUL (PostgreSQL's jsonb refuses
+    it) and no lone surrogates."""
+    if "\x00" in value:
+        raise Reject(name, "control_character", _("Control characters are not allowed."))
+    if _SURROGATE.search(value):
+        raise Reject(name, "not_unicode", _("Send valid Unicode text."))
+
+
+def _printable(key: str) -> str:
+    return _SURROGATE.sub("?", _CONTROL.sub("?", key))

@@ -1,4 +1,5 @@
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
@@ -85,7 +86,7 @@ def test_a_fact_moved_to_another_month_leaves_the_old_month(metrics):
     }
 
 
-def test_void_withdraws_the_fact_once_and_a_resend_revives_it(metrics):
+def test_void_withdraws_the_fact_once_and_void_false_revives_it(metrics):
     ingest_facts("crm", [deal("D-1", "100"), deal("D-2", "7")], None)
 
     first = ingest_facts("crm", [{"external_id": "D-1", "void": True}], None)
@@ -95,7 +96,7 @@ def test_void_withdraws_the_fact_once_and_a_resend_revives_it(metrics):
     assert totals() == {("E0003", "2026-01-01", "EAST-S"): (70_000, 1)}
     assert Fact.objects.get(external_id="D-1").voided
 
-    revived = ingest_facts("crm", [deal("D-1", "100")], None)
+    revived = ingest_facts("crm", [deal("D-1", "100", void=False)], None)
     assert revived.updated == 1
     assert totals() == {("E0003", "2026-01-01", "EAST-S"): (1_070_000, 2)}
 
@@ -249,3 +250,71 @@ def test_queries_grow_only_by_multi_row_statements(metrics, cast):
 
     # Rows go in statements of many rows each (SQLite caps the parameters per statement).
     assert queries(400, "B") - queries(10, "A") <= 400 // 50
+
+
+def test_a_repeat_of_a_voided_record_leaves_the_void_in_place(metrics):
+    ingest_facts("crm", [deal("D-9", "100")], None)
+    ingest_facts("crm", [{"external_id": "D-9", "void": True}], None)
+
+    again = ingest_facts("crm", [deal("D-9", "100")], None)
+
+    assert (again.unchanged, again.updated) == (1, 0)
+    assert Fact.objects.get(external_id="D-9").voided
+    assert totals() == {("E0003", "2026-01-01", "EAST-S"): (0, 0)}
+
+
+def test_an_explicit_void_false_or_a_changed_record_counts_again(metrics):
+    ingest_facts("crm", [deal("D-9", "100"), deal("D-8", "5")], None)
+    ingest_facts("crm", [{"external_id": e, "void": True} for e in ("D-9", "D-8")], None)
+
+    result = ingest_facts("crm", [deal("D-9", "100", void=False), deal("D-8", "6")], None)
+
+    assert result.updated == 2
+    assert totals() == {("E0003", "2026-01-01", "EAST-S"): (1_060_000, 2)}
+
+
+def test_a_caller_limited_to_some_employees_cannot_touch_records_about_others(metrics, cast):
+    olga = [deal("W-1", "10", employee="E0004"), deal("W-2", "20", employee="E0004")]
+    ingest_facts("crm", olga, None)
+    east = Employee.objects.filter(org_unit__path__startswith=cast.east.path)
+
+    result = ingest_facts(
+        "crm",
+        [{"external_id": "W-1", "void": True}, deal("W-2", "1"),
+         {"external_id": "nope", "void": True}],
+        None,
+        employees=east,
+    )  # fmt: skip
+
+    assert [(r.index, r.code) for r in result.rejected] == [
+        (0, "unknown"), (1, "out_of_reach"), (2, "unknown")
+    ]  # fmt: skip
+    assert result.rejected[0].message == result.rejected[2].message  # nothing to learn
+    assert not Fact.objects.filter(voided=True).exists()
+    assert set(Fact.objects.values_list("employee__employee_no", flat=True)) == {"E0004"}
+
+
+@pytest.mark.parametrize(
+    ("item", "field", "code"),
+    [
+        (deal(external_id="D-\ud800"), "external_id", "not_unicode"),
+        (deal(attributes={"note": "a\x00b"}), "attributes.note", "control_character"),
+        (deal(attributes={"note": "\udc00"}), "attributes.note", "not_unicode"),
+        (deal(attributes={"k\ud800": "x"}), "attributes.k?", "not_unicode"),
+        (deal(attributes={"n": 2**60}), "attributes.n", "out_of_range"),
+        (deal() | {"\ud800x": 1}, "?x", "unknown_field"),
+    ],
+)
+def test_text_that_is_not_unicode_is_rejected_and_the_answer_can_be_sent(metrics, item, field,
+                                                                         code):  # fmt: skip
+    result = ingest_facts("crm", [item, deal("OK-1")], None)
+
+    assert [(r.index, r.field, r.code) for r in result.rejected] == [(0, field, code)]
+    json.dumps([vars(r) for r in result.rejected], ensure_ascii=False).encode()  # no 500
+    assert result.created == 1
+
+
+def test_attribute_text_may_hold_line_breaks(metrics):
+    result = ingest_facts("crm", [deal(attributes={"note": "第一行\n第二行\t!"})], None)
+
+    assert result.created == 1
