@@ -10,7 +10,9 @@ On PostgreSQL, batches of one source are serialised by an advisory lock, so two 
 of the same record cannot both insert it; SQLite's write lock does that by itself.
 """
 
+import dataclasses
 import datetime as dt
+import gzip
 import hashlib
 import json
 import zlib
@@ -26,7 +28,7 @@ from django.utils.translation import gettext as _
 from kaohe.lib import clock
 from kaohe.metrics import store
 from kaohe.metrics.items import Item, Reject, Rejection, read_item
-from kaohe.metrics.models import Aggregation, Metric
+from kaohe.metrics.models import Aggregation, FactBatch, Metric
 from kaohe.org.evidence import record
 from kaohe.org.models import Company, Employee
 
@@ -100,11 +102,16 @@ def ingest_facts(
         _lock_source(source)
         batch.apply()
         if batch.changes:
-            record(
-                "metrics.facts.ingested",
-                actor,
-                batch.evidence(channel),
+            changes, payload = batch.evidence(channel)
+            entry = record("metrics.facts.ingested", actor, payload, source=source)
+            FactBatch.objects.create(
                 source=source,
+                channel=channel,
+                received_at=batch.now,
+                entry_index=entry.index,
+                counts=batch.result.counts(),
+                changes_sha256=payload["changes_sha256"],
+                changes=gzip.compress(changes, mtime=0),
             )
     batch.result.rejected.sort(key=lambda rejection: rejection.index)
     return batch.result
@@ -139,7 +146,7 @@ class _Batch:
         self.tz = ZoneInfo(Company.get().timezone)
         self.result = IngestResult()
         self.items: list[Item] = []
-        self.changes: list[list] = []  # what the ledger entry's digest covers
+        self.changes: list[tuple] = []  # (action, item, previous row): what the entry covers
         self.deltas: dict[tuple[int, int, dt.date, int], store.Delta] = defaultdict(store.Delta)
 
     # --- reading and resolving, outside the transaction -------------------------------
@@ -267,7 +274,7 @@ class _Batch:
         self._count(wanted, +1)
         changed.append(wanted)
         self.result.updated += 1
-        self._note(item, "updated")
+        self._note(item, "updated", row)
 
     def _void(self, item: Item, row: store.Row | None, changed: list[store.Row]) -> None:
         if row is None:
@@ -278,10 +285,10 @@ class _Batch:
             self.result.unchanged += 1
             return
         self._count(row, -1)
+        self._note(item, "voided", dataclasses.replace(row))
         row.voided = True
         changed.append(row)
         self.result.voided += 1
-        self.changes.append([item.external_id, "voided"])
 
     def _row(self, item: Item, row_id: int | None) -> store.Row:
         employee_id = self.employee_ids[item.employee]
@@ -315,22 +322,47 @@ class _Batch:
                 delta.lost_latest = True
         self.result.employees.add(row.employee_id)
 
-    def _note(self, item: Item, action: str) -> None:
-        self.changes.append([
-            item.external_id, action, item.employee, item.metric, str(item.value),
-            item.occurred_at.isoformat(), item.attributes or {},
-        ])  # fmt: skip
+    def _note(self, item: Item, action: str, was: store.Row | None = None) -> None:
+        self.changes.append((action, item, was))
 
-    def evidence(self, channel: str) -> dict:
-        digest = hashlib.sha256(
-            json.dumps(self.changes, ensure_ascii=False, separators=(",", ":")).encode()
-        ).hexdigest()
-        return {
+    def evidence(self, channel: str) -> tuple[bytes, dict]:
+        """The JSON of every change (the bytes FactBatch keeps) and the ledger payload that
+        names their SHA-256."""
+        numbers, codes = self._names()
+
+        def state(row: store.Row) -> list:
+            return [numbers[row.employee_id], codes[row.metric_id], str(row.value),
+                    row.occurred_at.isoformat(), row.attributes, row.voided]  # fmt: skip
+
+        listed = []
+        for action, item, was in self.changes:
+            change: list = [item.external_id, action]
+            if action != "voided":
+                change += [item.employee, item.metric, str(item.value),
+                           item.occurred_at.isoformat(), item.attributes or {}]  # fmt: skip
+            if was is not None:
+                change.append(state(was))
+            listed.append(change)
+        changes = json.dumps(listed, ensure_ascii=False, separators=(",", ":")).encode()
+        payload = {
             "source": self.source,
             "channel": channel,
             **self.result.counts(),
-            "changes_sha256": digest,
+            "changes_sha256": hashlib.sha256(changes).hexdigest(),
         }
+        return changes, payload
+
+    def _names(self) -> tuple[dict[int, str], dict[int, str]]:
+        """Employee numbers and metric codes of the records changed, by id."""
+        numbers = {pk: number for number, pk in self.employee_ids.items()}
+        earlier = [was for _action, _item, was in self.changes if was is not None]
+        missing = {row.employee_id for row in earlier} - set(numbers)
+        if missing:
+            numbers.update(Employee.objects.filter(pk__in=missing).values_list("pk", "employee_no"))
+        codes = {metric.pk: code for code, metric in self.metrics.items()}
+        if {row.metric_id for row in earlier} - set(codes):
+            codes = dict(Metric.objects.values_list("pk", "code"))
+        return numbers, codes
 
 
 def _employee_ids(numbers: set[str], allowed) -> tuple[dict[str, int], dict[int, int]]:

@@ -249,3 +249,22 @@ class AgreementItem(models.Model):
                 condition=Q(weight__gte=0, weight__lte=100), name="agreement_item_weight"
             ),
         ]
+
+
+class FactBatch(models.Model):
+    """What one accepted delivery changed, kept whole: every created, updated (with its
+    previous content) and voided record. `changes` is gzip of the exact JSON bytes whose
+    SHA-256 the batch's ledger entry (`entry_index`) names, so anyone can check that this
+    is what was recorded, and see what a corrected record said before."""
+
+    id = models.BigAutoField(primary_key=True)
+    source = models.CharField(max_length=40)
+    channel = models.CharField(max_length=10)
+    received_at = models.DateTimeField()
+    entry_index = models.BigIntegerField(unique=True)
+    counts = models.JSONField(default=dict)
+    changes_sha256 = models.CharField(max_length=64)
+    changes = models.BinaryField()
+
+    class Meta:
+        indexes = [models.Index(fields=["source", "received_at"], name="factbatch_source_idx")]

@@ -1,4 +1,6 @@
 import datetime as dt
+import gzip
+import hashlib
 import json
 from decimal import Decimal
 
@@ -9,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from kaohe.ledger.models import Entry
 from kaohe.metrics.ingest import MAX_ITEMS, IngestError, ingest_facts
-from kaohe.metrics.models import Actual, Fact
+from kaohe.metrics.models import Actual, Fact, FactBatch
 from kaohe.metrics.testing import make_sales_metrics
 from kaohe.org.actions import do_move_employee
 from kaohe.org.models import Employee
@@ -318,3 +320,19 @@ def test_attribute_text_may_hold_line_breaks(metrics):
     result = ingest_facts("crm", [deal(attributes={"note": "第一行\n第二行\t!"})], None)
 
     assert result.created == 1
+
+
+def test_each_batch_keeps_what_it_changed_and_the_ledger_entry_vouches_for_it(metrics):
+    ingest_facts("crm", [deal("D-1", "100"), deal("D-2", "7")], None)
+
+    ingest_facts("crm", [deal("D-1", "80"), {"external_id": "D-2", "void": True}], None)
+
+    batch = FactBatch.objects.order_by("received_at", "id").last()
+    changes = gzip.decompress(batch.changes)
+    entry = Entry.objects.get(index=batch.entry_index)
+    assert hashlib.sha256(changes).hexdigest() == batch.changes_sha256
+    assert f'"changes_sha256":"{batch.changes_sha256}"' in entry.body
+    updated, voided = json.loads(changes)
+    assert updated[:5] == ["D-1", "updated", "E0003", "sales_amount", "80.0000"]
+    assert updated[-1][:3] == ["E0003", "sales_amount", "100.0000"]  # what it said before
+    assert voided[:2] == ["D-2", "voided"] and voided[-1][2] == "7.0000"
