@@ -128,8 +128,10 @@ def do_save_metric(actor, data: Mapping, metric: Metric | None = None) -> Metric
     """Creates a metric (`metric` None) or changes one; HR admins only.
 
     `data` holds the fields of METRIC_FIELDS (and `code` for a new metric); `numerator`
-    and `denominator` are metric codes or metrics. A metric's code never changes, and its
-    aggregation cannot change once facts of it arrived. Raises FieldErrors.
+    and `denominator` are metric codes or metrics. A metric's code never changes; what it
+    measures (unit, aggregation, direction, parts) is fixed once it is in a published
+    agreement or its data arrived, and it stays in use while an agreement in force names it
+    (see `checks`). Raises FieldErrors.
     """
     if not is_hr_admin(actor):
         raise PermissionDenied(_("Only an HR admin may do this."))

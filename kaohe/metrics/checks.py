@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from kaohe.lib.periods import Period, PeriodKind
+from kaohe.lib.periods import Period, PeriodKind, add_months
 from kaohe.metrics.models import (
     ADDITIVE,
     METRIC_CODE_PATTERN,
@@ -19,6 +19,8 @@ from kaohe.metrics.models import (
     VALUE_PLACES,
     Actual,
     Aggregation,
+    AgreementItem,
+    AgreementState,
     AgreementVersion,
     Direction,
     Fact,
@@ -26,13 +28,15 @@ from kaohe.metrics.models import (
     TargetAgreement,
     Unit,
 )
-from kaohe.org.actions import FieldErrors
+from kaohe.org.actions import FieldErrors, company_today
 
 # SQLite keeps decimals as doubles (15 significant digits): 11 before the point, 4 after.
 MAX_ABS_TARGET = Decimal(10) ** 11
 FULL_WEIGHT = Decimal(100)
 METRIC_FIELDS = ("name_zh", "name_en", "unit", "aggregation", "direction", "decimal_places",
                  "active", "sources", "numerator", "denominator")  # fmt: skip
+# What a metric measures; fixed once targets of it are agreed or its data arrived.
+MEANING_FIELDS = ("unit", "aggregation", "direction", "numerator", "denominator")
 
 
 def period_of(agreement: TargetAgreement) -> Period:
@@ -89,7 +93,8 @@ def metric_values(data: Mapping, metric: Metric | None) -> dict:
     values["sources"] = _check_sources(merged.get("sources") or [], merged, errors)
     _check_places(merged, errors)
     if metric is not None:
-        _check_aggregation_change(metric, merged, errors)
+        _check_definition_change(metric, merged, errors)
+        _check_retirement(metric, merged, errors)
     if errors:
         raise FieldErrors(errors)
     for name in ("numerator", "denominator"):
@@ -176,12 +181,87 @@ def _check_places(values: dict, errors: dict) -> None:
         }
 
 
-def _check_aggregation_change(metric: Metric, values: dict, errors: dict) -> None:
-    if values.get("aggregation", metric.aggregation) == metric.aggregation:
+def _check_definition_change(metric: Metric, values: dict, errors: dict) -> None:
+    """What a metric measures is fixed once an agreement fixed a target of it (or of a ratio
+    made of it) or once its data arrived: changing it would change attainment under signed
+    targets and figures already shown. Names and sources may still change."""
+    changed = [name for name in MEANING_FIELDS if _differs(values.get(name), getattr(metric, name))]
+    places = values.get("decimal_places")
+    fewer_places = isinstance(places, int) and places < metric.decimal_places
+    if not changed and not fewer_places:
         return
-    if Fact.objects.filter(metric=metric).exists() or Actual.objects.filter(metric=metric).exists():
-        errors["aggregation"] = _(
-            "Facts of this metric have arrived; its aggregation can no longer change."
+    if _is_agreed(metric):
+        agreed = _(
+            "This metric is in a published target agreement, so this can no longer change. "
+            "Define a new metric with a new code instead."
+        )
+        _refuse(errors, changed, agreed)
+        if fewer_places:
+            rounded = _(
+                "This metric is in a published target agreement: it may show more decimal "
+                "places, not fewer, so that no agreed target is shown rounded."
+            )
+            errors.setdefault("decimal_places", rounded)
+    elif changed and _has_data(metric):
+        arrived = _(
+            "Data of this metric has arrived, so this can no longer change. Define a new metric "
+            "with a new code instead."
+        )
+        _refuse(errors, changed, arrived)
+
+
+def _refuse(errors: dict, names: list[str], message: str) -> None:
+    for name in names:
+        errors.setdefault(name, message)
+
+
+def _differs(new, old) -> bool:
+    def key(value):
+        return value.pk if isinstance(value, Metric) else value
+
+    return key(new) != key(old)
+
+
+def _uses_of(metric: Metric) -> Q:
+    """Agreement items whose figure depends on `metric`: its own, and those of its ratios."""
+    return Q(metric=metric) | Q(metric__numerator=metric) | Q(metric__denominator=metric)
+
+
+def _is_agreed(metric: Metric) -> bool:
+    agreed = (AgreementState.PUBLISHED, AgreementState.SUPERSEDED)
+    return AgreementItem.objects.filter(_uses_of(metric), version__state__in=agreed).exists()
+
+
+def _has_data(metric: Metric) -> bool:
+    """Facts of the metric arrived (for a ratio: facts of its parts)."""
+    ids = [metric.pk, metric.numerator_id, metric.denominator_id]
+    ids = [pk for pk in ids if pk is not None]
+    return (
+        Fact.objects.filter(metric__in=ids).exists()
+        or Actual.objects.filter(metric__in=ids).exists()
+    )
+
+
+def _check_retirement(metric: Metric, values: dict, errors: dict) -> None:
+    """A metric in a version in force (or a part of a ratio that is) stays in use until the
+    period of that version has ended: facts of an inactive metric are refused."""
+    if not metric.active or values.get("active", True):
+        return
+    today = company_today()
+    earliest = add_months(today, -12)  # no period is longer than a year
+    periods = (
+        AgreementItem.objects.filter(
+            _uses_of(metric),
+            version__state=AgreementState.PUBLISHED,
+            version__agreement__period_start__gt=earliest,
+        )
+        .values_list("version__agreement__period_start", "version__agreement__period_kind")
+        .distinct()
+    )
+    if any(Period(start, PeriodKind(kind)).end > today for start, kind in periods):
+        errors["active"] = _(
+            "This metric is in a target agreement in force; it can be taken out of use once "
+            "the period of that agreement has ended."
         )
 
 

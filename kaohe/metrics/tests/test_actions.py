@@ -484,3 +484,118 @@ def test_an_inactive_metric_cannot_be_given_a_new_target(cast, m):
     with pytest.raises(FieldErrors):
         do_set_items(cast.hazel, version,
                      [ItemSpec(Metric.objects.get(code="old_metric"), "1", "100")])  # fmt: skip
+
+
+# --- what an agreed metric measures -----------------------------------------------------------
+
+
+def refused_fields(actor, changes: dict, metric: Metric) -> set[str]:
+    with pytest.raises(FieldErrors) as caught:
+        do_save_metric(actor, changes, metric)
+    return set(caught.value.errors)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"direction": "lower"},
+        {"unit": "count"},
+        {"aggregation": "average"},
+        {"decimal_places": 1},
+    ],
+)
+def test_what_a_metric_in_a_published_agreement_measures_can_no_longer_change(cast, m, changes):
+    published(cast, m)  # no facts have arrived yet
+    metric = m["sales_amount"]
+    assert refused_fields(cast.ada, changes, metric) == set(changes)
+    metric.refresh_from_db()
+    assert (metric.direction, metric.unit, metric.aggregation, metric.decimal_places) == (
+        "higher", "cny", "sum", 2)  # fmt: skip
+
+
+def test_the_refusal_tells_hr_to_define_a_new_metric(cast, m):
+    published(cast, m)
+    with pytest.raises(FieldErrors) as caught:
+        do_save_metric(cast.ada, {"direction": "lower"}, m["sales_amount"])
+    assert "new metric" in caught.value.errors["direction"]
+
+
+def test_names_sources_and_more_decimal_places_of_an_agreed_metric_may_change(cast, m):
+    published(cast, m)
+    changes = {"name_zh": "销售额", "name_en": "Revenue", "sources": ["crm", "erp"],
+               "decimal_places": 3, "direction": "higher"}  # fmt: skip
+    metric = do_save_metric(cast.ada, changes, m["sales_amount"])
+    assert (metric.name_en, metric.sources, metric.decimal_places) == (
+        "Revenue", ["crm", "erp"], 3)  # fmt: skip
+
+
+def test_a_metric_only_in_a_superseded_version_stays_fixed(cast, m):
+    first = published(cast, m)
+    second = do_revise_agreement(cast.hazel, first.agreement, "只考核签单数")
+    do_set_items(cast.hazel, second, [ItemSpec(m["deals_signed"], "30", "100")])
+    do_publish_agreement(cast.hazel, second)
+    assert refused_fields(cast.ada, {"direction": "lower"}, m["sales_amount"]) == {"direction"}
+
+
+def test_a_metric_only_in_a_draft_may_still_change(cast, m):
+    version = do_draft_agreement(cast.hazel, cast.amy, Q1)
+    do_set_items(cast.hazel, version, sales_items(m))
+    metric = do_save_metric(cast.ada, {"direction": "lower", "unit": "count"}, m["sales_amount"])
+    assert (metric.direction, metric.unit) == ("lower", "count")
+
+
+def test_an_agreed_ratio_keeps_its_parts_and_its_parts_keep_their_meaning(cast, m):
+    version = do_draft_agreement(cast.hazel, cast.amy, Q1)
+    do_set_items(cast.hazel, version, [ItemSpec(m["attendance_rate"], "95", "100")])
+    do_publish_agreement(cast.hazel, version)
+    ratio = m["attendance_rate"]
+    swap = {"numerator": "days_required", "denominator": "days_present"}
+    assert refused_fields(cast.ada, swap, ratio) == {"numerator", "denominator"}
+    assert refused_fields(cast.ada, {"unit": "score"}, ratio) == {"unit"}
+    assert refused_fields(cast.ada, {"aggregation": "average"}, m["days_present"]) == {
+        "aggregation"
+    }
+
+
+@pytest.mark.parametrize("changes", [{"direction": "lower"}, {"unit": "count"}])
+def test_what_a_metric_with_facts_measures_can_no_longer_change(cast, m, changes):
+    Actual.objects.create(employee=cast.amy, metric=m["sales_amount"], month=dt.date(2026, 1, 1),
+                          org_unit=cast.east_sales, total_e4=10, count=1,
+                          updated_at=NOW)  # fmt: skip
+    assert refused_fields(cast.ada, changes, m["sales_amount"]) == set(changes)
+    # Without an agreement, showing fewer decimal places hides nothing agreed.
+    assert do_save_metric(cast.ada, {"decimal_places": 0}, m["sales_amount"]).decimal_places == 0
+
+
+def test_a_ratio_whose_parts_have_facts_keeps_its_parts(cast, m):
+    Actual.objects.create(employee=cast.amy, metric=m["days_present"], month=dt.date(2026, 1, 1),
+                          org_unit=cast.east_sales, total_e4=10, count=1,
+                          updated_at=NOW)  # fmt: skip
+    swap = {"numerator": "days_required", "denominator": "days_present"}
+    assert refused_fields(cast.ada, swap, m["attendance_rate"]) == {"numerator", "denominator"}
+
+
+def test_a_metric_in_an_agreement_in_force_stays_in_use_until_its_period_ends(cast, m):
+    published(cast, m)
+    with pytest.raises(FieldErrors) as caught:
+        do_save_metric(cast.ada, {"active": False}, m["deals_signed"])
+    assert "in force" in caught.value.errors["active"]
+    assert Metric.objects.get(code="deals_signed").active
+    april_first = dt.datetime(2026, 3, 31, 17, 0, tzinfo=dt.UTC)  # 01:00 in Shanghai
+    with time_machine.travel(april_first, tick=False):
+        assert not do_save_metric(cast.ada, {"active": False}, m["deals_signed"]).active
+
+
+def test_a_part_of_a_ratio_in_force_stays_in_use(cast, m):
+    version = do_draft_agreement(cast.hazel, cast.amy, Q1)
+    do_set_items(cast.hazel, version, [ItemSpec(m["attendance_rate"], "95", "100")])
+    do_publish_agreement(cast.hazel, version)
+    assert refused_fields(cast.ada, {"active": False}, m["days_required"]) == {"active"}
+
+
+def test_a_metric_no_longer_in_force_may_be_taken_out_of_use(cast, m):
+    first = published(cast, m)
+    second = do_revise_agreement(cast.hazel, first.agreement, "只考核签单数")
+    do_set_items(cast.hazel, second, [ItemSpec(m["deals_signed"], "30", "100")])
+    do_publish_agreement(cast.hazel, second)
+    assert not do_save_metric(cast.ada, {"active": False}, m["sales_amount"]).active
