@@ -30,9 +30,8 @@ import threading
 import time
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-from benchmarks import Measurement, benchmark, timed
+from benchmarks import Measurement, benchmark, pg, timed
 
 ROOT = Path(__file__).resolve().parents[2]
 CHUNK = 10_000
@@ -124,43 +123,12 @@ def _bulk_rate(numbers: list[str] | None = None) -> float:
 
 
 def _postgres_run(scratch: Path) -> dict:
-    server = os.environ.get("KAOHE_BENCH_PG_URL") or "postgres://postgres@127.0.0.1:5432/kaohe"
-    url = _with_database(server, PG_DATABASE)
-    _admin(server, f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
-    _admin(server, f'CREATE DATABASE "{PG_DATABASE}"')
-    env = {**os.environ, "DATABASE_URL": url, "KAOHE_DATA_DIR": str(scratch / "pg"),
-           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "bench")])}  # fmt: skip
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "benchmarks.ingest", "postgres"],
-            cwd=ROOT / "bench", env=env, stdout=subprocess.PIPE, check=True,
-        )  # fmt: skip
-    finally:
-        _admin(server, f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
-    return json.loads(done.stdout.decode().strip().splitlines()[-1])
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-def _admin(server: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(_with_database(server, "postgres"), autocommit=True) as admin:
-        admin.execute(sql)
+    return pg.run_child(scratch, "ingest", PG_DATABASE)
 
 
 def postgres_child() -> None:
     """Runs in the child: migrate, measure, print the figures as one JSON line."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "kaohe.settings"
-    os.environ.setdefault("KAOHE_LOG_LEVEL", "WARNING")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
+    pg.setup_child()
     numbers = make_company()
     figures = {"copy": _copy_rate(numbers), "orm": _orm_rate(numbers)}
     figures["bulk"] = _bulk_rate(numbers)
