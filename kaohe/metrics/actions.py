@@ -161,8 +161,9 @@ def _metric_evidence(value):
 
 # --- agreements -----------------------------------------------------------------------------
 #
-# Each do_ function checks the actor, then calls the unchecked step below it, which checks
-# the state; a bulk assignment checks the actor's reach once and calls the steps.
+# Each do_ function checks the actor, then calls the unchecked step below it, which locks
+# the agreement and checks the state under that lock; a bulk assignment checks the actor's
+# reach once and calls the steps.
 
 
 def _draft_of(agreement: TargetAgreement) -> AgreementVersion | None:
@@ -178,10 +179,25 @@ def _check_employed(employee: Employee) -> None:
         raise ActionError(_("%(employee)s has left the company.") % {"employee": employee})
 
 
-def _require_draft(version: AgreementVersion) -> None:
+def _lock(agreement_id: int) -> TargetAgreement | None:
+    """The agreement read afresh, its row locked until the transaction ends: whatever
+    changes its versions (opening, editing, publishing or discarding a draft) takes this
+    lock first, so one change waits for the other and then sees what it did. PostgreSQL
+    locks the row (FOR UPDATE); on SQLite select_for_update does nothing, but every
+    transaction is IMMEDIATE (settings), holding the database's write lock from its start.
+    The statement joins nothing: a waiting FOR UPDATE re-reads only the locked row."""
+    return TargetAgreement.objects.select_for_update().filter(pk=agreement_id).first()
+
+
+def _lock_draft(version: AgreementVersion) -> TargetAgreement:
+    """Locks the version's agreement, then re-reads whether the version is still a draft
+    (it may have been published or discarded meanwhile); returns the locked agreement."""
+    agreement = _lock(version.agreement_id)
     current = AgreementVersion.objects.filter(pk=version.pk).values_list("state", flat=True)
-    if current.first() != AgreementState.DRAFT:
+    if agreement is None or current.first() != AgreementState.DRAFT:
         raise ActionError(_("Only a draft can change; this version is no longer a draft."))
+    version.agreement = agreement
+    return agreement
 
 
 def _version_subject(version: AgreementVersion) -> dict:
@@ -211,12 +227,17 @@ def do_draft_agreement(actor, employee: Employee, period: Period | str) -> Agree
 
 def _open_draft(actor, employee: Employee, period: Period) -> AgreementVersion:
     _check_employed(employee)
-    agreement, _created = TargetAgreement.objects.get_or_create(
+    found, _created = TargetAgreement.objects.get_or_create(
         employee=employee,
         period_kind=period.kind.value,
         period_start=period.start,
         defaults={"created_at": clock.now()},
     )
+    agreement = _lock(found.pk)
+    if agreement is None:  # its only draft was discarded between the two statements
+        raise ActionError(
+            _("Another request changed this agreement at the same moment; try again.")
+        )
     if _draft_of(agreement) is not None:
         raise ActionError(_("This agreement already has a draft; edit that one."))
     if agreement.in_force_id is not None:
@@ -267,6 +288,10 @@ def do_revise_agreement(actor, agreement: TargetAgreement, note: str) -> Agreeme
 
 
 def _revise(actor, agreement: TargetAgreement, note: str) -> AgreementVersion:
+    locked = _lock(agreement.pk)
+    if locked is None:
+        raise ActionError(_("Nothing is in force yet; edit the draft instead."))
+    agreement = locked
     _check_employed(agreement.employee)
     note = (note or "").strip()
     if not note:
@@ -286,9 +311,8 @@ def _revise(actor, agreement: TargetAgreement, note: str) -> AgreementVersion:
 @transaction.atomic
 def do_discard_draft(actor, version: AgreementVersion) -> None:
     """Throws a draft away; what is in force (if anything) stays."""
-    agreement = version.agreement
-    _require_target_setter(actor, agreement.employee)
-    _require_draft(version)
+    _require_target_setter(actor, version.agreement.employee)
+    agreement = _lock_draft(version)
     number = version.number
     version.delete()
     if not agreement.versions.exists():
@@ -312,7 +336,7 @@ def do_set_items(actor, version: AgreementVersion, items: Iterable[ItemSpec]) ->
 
 
 def _replace_items(version: AgreementVersion, checked: list[Checked]) -> None:
-    _require_draft(version)
+    _lock_draft(version)
     version.items.all().delete()
     _write_items(version, checked)
 
@@ -323,9 +347,8 @@ def do_upsert_item(actor, version: AgreementVersion, spec: ItemSpec, *, keep_wei
     an existing item keeps its weight (a new one gets `spec.weight`). An existing monthly
     split stays while the target stays; a new target drops it (it would no longer add up).
     Returns whether anything changed; raises FieldErrors keyed by field."""
-    agreement = version.agreement
-    _require_target_setter(actor, agreement.employee)
-    _require_draft(version)
+    _require_target_setter(actor, version.agreement.employee)
+    agreement = _lock_draft(version)
     existing = version.items.filter(metric=spec.metric).first()
     checked = check_item(spec, period_of(agreement))
     if existing is None:
@@ -347,15 +370,15 @@ def do_upsert_item(actor, version: AgreementVersion, spec: ItemSpec, *, keep_wei
 def do_publish_agreement(actor, version: AgreementVersion) -> AgreementVersion:
     """Puts a draft in force: the previous version becomes superseded, the employee's
     acknowledgement becomes pending, and the ledger records the content and its SHA-256."""
-    agreement = TargetAgreement.objects.select_related("employee").get(pk=version.agreement_id)
-    _require_target_setter(actor, agreement.employee)
-    return _publish(actor, version, agreement)
+    _require_target_setter(actor, version.agreement.employee)
+    return _publish(actor, version)
 
 
-def _publish(actor, version: AgreementVersion, agreement: TargetAgreement) -> AgreementVersion:
-    version.agreement = agreement
+def _publish(actor, version: AgreementVersion) -> AgreementVersion:
+    """Puts a draft in force. Under the agreement's lock, so the items it checks and hashes
+    are the ones saved: no edit of the draft can run between this and the commit."""
+    agreement = _lock_draft(version)
     _check_employed(agreement.employee)
-    _require_draft(version)
     _check_publishable(version)
     content = agreement_content(version)
     digest = hashlib.sha256(canonical(content)).hexdigest()
@@ -465,10 +488,8 @@ def _reason(exc: Exception) -> str:
 
 def _assign_one(actor, employee, period, checked, publish: bool, note: str) -> AgreementVersion:
     agreement = (
-        TargetAgreement.objects.filter(
-            employee=employee, period_kind=period.kind.value, period_start=period.start
-        )
-        .select_related("employee", "in_force")
+        TargetAgreement.objects.select_for_update()
+        .filter(employee=employee, period_kind=period.kind.value, period_start=period.start)
         .first()
     )
     version = _draft_of(agreement) if agreement else None
@@ -478,5 +499,5 @@ def _assign_one(actor, employee, period, checked, publish: bool, note: str) -> A
         version = _open_draft(actor, employee, period)
     _replace_items(version, checked)
     if publish:
-        _publish(actor, version, version.agreement)
+        _publish(actor, version)
     return version
