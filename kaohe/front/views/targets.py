@@ -2,7 +2,9 @@
 
 Who sees what: anyone who may see the employee (`visible_to`) reads their agreements and
 attainment; HR of their unit and their managers (`employees_targetable_by`) draft, publish
-and revise them, never the employee herself.
+and revise them, never the employee herself. Drafts and their notes are work in progress:
+only those who may edit them see them; the employee and other readers see what was
+published (in force or superseded), and an agreement with nothing published yet not at all.
 """
 
 from django import forms
@@ -194,11 +196,12 @@ def agreements(request, employee_no: str):
     rows = (
         TargetAgreement.objects.filter(employee=employee)
         .select_related("in_force")
-        .prefetch_related(
-            Prefetch("versions", queryset=_drafts(), to_attr="drafts"),
-        )
         .order_by("-period_start", "period_kind")
     )
+    if can_edit:
+        rows = rows.prefetch_related(Prefetch("versions", queryset=_drafts(), to_attr="drafts"))
+    else:
+        rows = rows.filter(in_force__isnull=False)
     context = {
         "employee": employee,
         "agreements": [(agreement_period(a), a) for a in rows],
@@ -230,17 +233,20 @@ def _agreement(employee: Employee, label: str) -> tuple[Period, TargetAgreement 
 
 @login_required
 def agreement(request, employee_no: str, period: str):
-    """One agreement: what is in force, the draft (editable by setters), every version."""
+    """One agreement: what is in force, every version, and for those who may edit it the
+    draft; for anyone else an agreement with nothing published yet does not exist."""
     employee = visible_employee(request.user, employee_no)
     period_, found = _agreement(employee, period)
     if found is None:
         raise Http404
     can_edit = may_set_targets(request.user, employee)
-    versions = list(
-        found.versions.select_related("created_by", "published_by")
-        .prefetch_related(Prefetch("items", AgreementItem.objects.select_related("metric")))
-        .order_by("number")
-    )
+    shown = found.versions.select_related("created_by", "published_by")
+    if not can_edit:
+        shown = shown.exclude(state=AgreementState.DRAFT)
+    items = Prefetch("items", AgreementItem.objects.select_related("metric"))
+    versions = list(shown.prefetch_related(items).order_by("number"))
+    if not versions:
+        raise Http404  # nothing published yet, and a draft is not this reader's to see
     draft = next((v for v in versions if v.state == AgreementState.DRAFT), None)
     formset = None
     if draft is not None and can_edit:

@@ -268,6 +268,46 @@ def test_amy_reads_her_agreement_but_cannot_change_it(cast, m, client_for):
     assert client.post("/people/E0003/targets/2026-Q1/", rows(rows=[])).status_code == 403
 
 
+def with_a_draft_in_progress(cast, m):
+    """Q1 in force (300000) with a revision drafted (999999, and a reason); the year 2026
+    only drafted."""
+    version = agreement_for(cast, m)
+    revision = do_revise_agreement(cast.ada, version.agreement, "大客户即将转给奥尔加")
+    do_set_items(cast.ada, revision, [ItemSpec(m["sales_amount"], "999999", "100")])
+    do_draft_agreement(cast.ada, cast.amy, "2026")
+
+
+def reader(cast, who: str):
+    return {"amy": cast.amy.user, "mike": cast.mike.user, "dora": cast.dora.user,
+            "hazel": cast.hazel, "audrey": cast.audrey}[who]  # fmt: skip
+
+
+@pytest.mark.parametrize("who", ["amy", "audrey"])
+def test_the_employee_and_readers_who_may_not_edit_see_no_draft(cast, m, client_for, who):
+    with_a_draft_in_progress(cast, m)
+    client = client_for(reader(cast, who))
+    page = text(client.get("/people/E0003/targets/2026-Q1/", headers={"Accept-Language": "en"}))
+    assert "300000" in page
+    assert "999999" not in page and "大客户即将转给奥尔加" not in page
+    assert 'id="draft"' not in page and "Version 2" not in page
+    listing = text(client.get("/people/E0003/targets/", headers={"Accept-Language": "en"}))
+    assert "/people/E0003/targets/2026-Q1/" in listing
+    assert "in preparation" not in listing and "/people/E0003/targets/2026/" not in listing
+    assert client.get("/people/E0003/targets/2026/").status_code == 404
+
+
+@pytest.mark.parametrize("who", ["mike", "dora", "hazel"])
+def test_her_managers_and_her_hr_partner_see_and_edit_the_draft(cast, m, client_for, who):
+    with_a_draft_in_progress(cast, m)
+    client = client_for(reader(cast, who))
+    page = text(client.get("/people/E0003/targets/2026-Q1/", headers={"Accept-Language": "en"}))
+    assert "300000" in page and "999999" in page and "大客户即将转给奥尔加" in page
+    assert 'id="draft"' in page and 'name="items-0-metric"' in page
+    listing = text(client.get("/people/E0003/targets/", headers={"Accept-Language": "en"}))
+    assert "in preparation" in listing and "/people/E0003/targets/2026/" in listing
+    assert 'id="draft"' in text(client.get("/people/E0003/targets/2026/"))
+
+
 def test_an_unknown_period_or_agreement_is_404(cast, m, client_for):
     client = client_for(cast.hazel)
     assert client.get("/people/E0003/targets/2026-Q9/").status_code == 404
