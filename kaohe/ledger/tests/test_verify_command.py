@@ -46,6 +46,12 @@ def test_an_intact_log_verifies(log, capsys):
     assert out[0] == f"OK: {SIZE} entries, root {log[-1].root_hash}, 2 checkpoints verified"
     assert out[1] == "  checkpoint chain: 2 chained, 0 from before the chain"
     call_command("ledger", "verify", "--deep")  # every body parsed and checked too
+    call_command("ledger", "verify", "--jobs", "1")
+
+
+def test_jobs_must_be_at_least_one(log):
+    with pytest.raises(CommandError, match="--jobs"):
+        call_command("ledger", "verify", "--jobs", "0")
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,13 @@ class Command(BaseCommand):
             help="documents kept outside the database (a receipt or proof, a consistency "
             "proof, a saved checkpoint): the log must still hold each of their checkpoints",
         )
+        verify.add_argument(
+            "--jobs",
+            type=int,
+            default=None,
+            metavar="N",
+            help="worker processes for a large log (default: one per CPU, at most 8; 1: none)",
+        )
         checkpoint = actions.add_parser("checkpoint", help="sign the current tree head now")
         checkpoint.add_argument(
             "--force", action="store_true", help="sign even if the log has not grown"
@@ -54,8 +61,10 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         getattr(self, "_" + action.replace("-", "_"))(**options)
 
-    def _verify(self, deep, against, **options):
-        report = check_log(deep=deep)
+    def _verify(self, deep, against, jobs, **options):
+        if jobs is not None and jobs < 1:
+            raise CommandError("--jobs must be at least 1")
+        report = check_log(deep=deep, jobs=jobs)
         history = check_history(report, against)
         problems = [*report.problems, *history.problems]
         if not problems:
