@@ -459,6 +459,28 @@ def test_a_refused_change_shows_on_its_field(cast, m, client_for):
     assert Metric.objects.get(code="sales_amount").name_zh == "销售额"
 
 
+def test_a_metric_in_force_cannot_be_taken_out_of_use_and_the_form_says_why(cast, m, client_for):
+    agreement_for(cast, m)
+    data = {
+        "name_zh": "销售额",
+        "name_en": "Sales",
+        "unit": "cny",
+        "aggregation": "sum",
+        "direction": "lower",
+        "numerator": "",
+        "denominator": "",
+        "sources": "crm",
+        "decimal_places": "2",
+    }  # "active" left out: unticked
+    client = client_for(cast.ada)
+    page = text(
+        client.post("/settings/metrics/sales_amount/", data, headers={"Accept-Language": "en"})
+    )
+    assert "in force" in page and "new code" in page
+    metric = Metric.objects.get(code="sales_amount")
+    assert (metric.active, metric.direction, metric.name_zh) == (True, "higher", "sales_amount")
+
+
 def test_the_metric_list_costs_the_same_queries_for_few_or_many(cast, m, client_for):
     client = client_for(cast.ada)
 
