@@ -187,6 +187,10 @@ KAOHE_API_MAX_BODY_BYTES = env_int("KAOHE_API_MAX_BODY_BYTES", 20 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(10 * 1024 * 1024, KAOHE_API_MAX_BODY_BYTES)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 KAOHE_MAX_IMPORT_BYTES = env_int("KAOHE_MAX_IMPORT_BYTES", 50 * 1024 * 1024)
+# Pull connectors reach only these host names or networks (CIDR); empty: any address that is
+# not link-local (see kaohe/integrations/outbound.py).
+KAOHE_PULL_ALLOWED_HOSTS = env_list("KAOHE_PULL_ALLOWED_HOSTS")
+KAOHE_DELIVERY_RETENTION_DAYS = env_int("KAOHE_DELIVERY_RETENTION_DAYS", 90)  # the request log
 
 LOGGING = {
     "version": 1,

@@ -16,7 +16,7 @@ from django_tasks import task
 from django_tasks_db.models import DBTaskResult
 
 from kaohe.integrations.pull import pull_due_task
-from kaohe.integrations.tasks import purge_idempotent_requests
+from kaohe.integrations.tasks import purge_deliveries, purge_idempotent_requests
 from kaohe.ledger.tasks import checkpoint_task
 from kaohe.lib import clock
 from kaohe.org.tasks import purge_login_failures
@@ -45,6 +45,8 @@ JOBS: tuple[Job, ...] = (
     Job("purge_login_failures", dt.timedelta(hours=1), purge_login_failures.enqueue),
     Job("prune_task_results", dt.timedelta(days=1), prune_task_results.enqueue),
     Job("purge_idempotent_requests", dt.timedelta(hours=1), purge_idempotent_requests.enqueue),
+    # The sources' request log, kept for KAOHE_DELIVERY_RETENTION_DAYS.
+    Job("purge_deliveries", dt.timedelta(days=1), purge_deliveries.enqueue),
     # Signs the tree head when the log grew and retries owed RFC 3161 timestamps.
     Job("ledger_checkpoint", dt.timedelta(minutes=5), checkpoint_task.enqueue),
     # Runs the pull connectors whose time has come (each claims its connector itself).

@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from kaohe.integrations import presets
+from kaohe.integrations import outbound, presets
 from kaohe.integrations.mapping import MappingInvalid, check_mapping
 from kaohe.integrations.models import PullConnector, PullState, Source
 from kaohe.lib import clock
@@ -149,10 +149,27 @@ def do_rotate_webhook_secret(actor, source: Source) -> str:
 
 
 def check_pull_url(url: str) -> str:
+    """An http(s) address without credentials in it, to a host pulls may reach."""
     parts = urllib.parse.urlsplit(url or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname or not _has_port(parts):
         raise FieldErrors({"url": _("Give an http:// or https:// address.")})
+    if parts.username is not None or parts.password is not None:
+        message = _("Put credentials in a request header (such as Authorization), not in the "
+                    "address: the address is written to the evidence ledger.")  # fmt: skip
+        raise FieldErrors({"url": message})
+    refusal = outbound.refusal_for_host(parts.hostname)
+    if refusal:
+        raise FieldErrors({"url": refusal})
     return url
+
+
+def _has_port(parts: urllib.parse.SplitResult) -> bool:
+    """False when the address names a port that is not one (":99999", ":x")."""
+    try:
+        parts.port  # noqa: B018 (reading it checks it)
+    except ValueError:
+        return False
+    return True
 
 
 def check_headers(headers) -> dict[str, str]:
@@ -192,21 +209,31 @@ def do_configure_pull(
     connector, created = PullConnector.objects.get_or_create(
         source=source, defaults={"url": url, "next_run_at": clock.now()}
     )
+    # A cursor of one paging means nothing to the other: start over from the first page.
+    old_cursor = connector.cursor if connector.paging != paging else None
     connector.url, connector.paging, connector.cursor_param = url, paging, cursor_param
     connector.headers, connector.every_minutes, connector.active = headers, every_minutes, active
-    connector.save(update_fields=["url", "paging", "cursor_param", "headers", "every_minutes",
-                                  "active"])  # fmt: skip
-    payload = {"url": _without_query(url), "paging": paging, "cursor_param": cursor_param,
+    fields = ["url", "paging", "cursor_param", "headers", "every_minutes", "active"]
+    if old_cursor is not None:
+        connector.cursor = ""
+        fields.append("cursor")
+    connector.save(update_fields=fields)
+    payload = {"url": without_secrets(url), "paging": paging, "cursor_param": cursor_param,
                "header_names": sorted(headers), "every_minutes": every_minutes,
                "active": active, "created": created}  # fmt: skip
+    if old_cursor and not created:
+        payload["cursor_reset"] = {"old_cursor": old_cursor}
     record("integrations.pull.configured", actor, payload, source=source.code)
     return connector
 
 
-def _without_query(url: str) -> str:
-    """The URL without its query, which may carry an access token."""
+def without_secrets(url: str) -> str:
+    """The URL without its query (it may carry an access token) and without user:password."""
     parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    port = f":{parts.port}" if parts.port else ""
+    return urllib.parse.urlunsplit((parts.scheme, host + port, parts.path, "", ""))
 
 
 @transaction.atomic

@@ -16,9 +16,11 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
@@ -290,12 +292,20 @@ def _value(cell: Any) -> str | None:
         return None
     if isinstance(cell, bool):
         return str(cell)  # not a number: ingest says so
+    if isinstance(cell, float) and math.isfinite(cell):
+        return _spreadsheet_number(cell)
     if isinstance(cell, int | float):
         return cell_text(cell)
     text = plain_text(cell)
     if THOUSANDS.match(text):
         text = text.replace(",", "")
     return text or None
+
+
+def _spreadsheet_number(number: float) -> str:
+    """A number as the spreadsheet shows it: 15 significant digits, as Excel keeps them. A
+    formula's binary noise (=4375*1, 4375.000000000001) would otherwise be too precise."""
+    return format(Decimal(format(number, ".15g")).normalize(), "f")
 
 
 # --- the import -----------------------------------------------------------------------

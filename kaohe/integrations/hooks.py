@@ -5,7 +5,8 @@ v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`, with the source's webhook secre
 timestamp more than five minutes from now (either way) or a signature that does not match
 is refused with 401, and so are an unknown or inactive source and a source without a secret;
 the answer is the same for all of them, so it does not tell whether a source exists, and
-the request log says which it was.
+the request log says which it was (without touching the source's figures: anyone can send
+such a request).
 
 The body is read with the source's field mapping (kaohe/integrations/mapping.py) and the
 mapped items go through `ingest_facts`, so a delivery sent again (a retry inside the window)
@@ -103,7 +104,7 @@ class HookSignature(APIKeyHeader):
         try:
             check_signature(source, key, body, clock.now())
         except Refused as refusal:
-            _log_refusal(code, 401, str(refusal), request, body)
+            _log_refusal(code, 401, str(refusal), request, body, authenticated=False)
             detail = _("The signature is missing, stale or does not match.")
             raise ProblemError(401, detail, headers={"WWW-Authenticate": HEADER}) from None
         request.hook_body = body
@@ -123,14 +124,16 @@ def _read_body(request, code: str) -> bytes:
             too_large = True
     if too_large or len(body) > limit:
         detail = _("The request body is larger than %(max)s bytes.") % {"max": f"{limit:,}"}
-        _log_refusal(code, 413, detail, request, b"")
+        _log_refusal(code, 413, detail, request, b"", authenticated=False)
         raise ProblemError(413, detail, slug="body-too-large")
     return body
 
 
-def _log_refusal(code: str, status: int, reason: str, request, body: bytes) -> None:
+def _log_refusal(code: str, status: int, reason: str, request, body: bytes,
+                 authenticated: bool = True) -> None:  # fmt: skip
     record_delivery(code, Channel.WEBHOOK, outcome=Outcome.REJECTED, http_status=status,
-                    reason=reason, request=request, body=body)  # fmt: skip
+                    reason=reason, request=request, body=body,
+                    authenticated=authenticated)  # fmt: skip
 
 
 # --- the endpoint -----------------------------------------------------------------------

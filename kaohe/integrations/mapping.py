@@ -41,6 +41,7 @@ DocumentFault.
 """
 
 import datetime as dt
+import decimal
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -62,6 +63,13 @@ LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
 PLACEHOLDER = re.compile(r"\{([^{}|]*)(?:\|([^{}]*))?\}")
 MISSING = object()
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# A number written out takes at most this many digits: no id or amount is longer, and
+# 1e5000 written out would be 5,001.
+MAX_NUMBER_DIGITS = 100
+MAX_SAFE_INTEGER = 2**53 - 1  # what every JSON reader keeps exactly
+MAX_SAID = 500  # characters of the sender's own error message kept
+# Room for the product of two numbers of MAX_NUMBER_DIGITS digits, exactly.
+_EXACT = decimal.Context(prec=2 * MAX_NUMBER_DIGITS + 2, traps=[decimal.Inexact])
 
 
 class MappingInvalid(ValueError):
@@ -114,7 +122,7 @@ def resolve(document, path: str):
     for part in path.split("."):
         if isinstance(value, dict):
             value = value.get(part, MISSING)
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+        elif isinstance(value, list) and part.isdecimal() and int(part) < len(value):
             value = value[int(part)]
         else:
             return MISSING
@@ -137,6 +145,9 @@ def check_mapping(mapping) -> dict:
     for key in ("error_message", *sorted(PAGING_KEYS)):
         if key in mapping:
             _check_path(mapping[key], key, errors)
+    if mapping.get("error_message") in ("$", ""):
+        message = _("Give the path of the message itself, such as errmsg, not the whole body.")
+        errors.append(("error_message", message))
     tables = _check_tables(mapping.get("tables", {}), errors)
     for key in ("when", "ok_when"):
         if key in mapping:
@@ -340,11 +351,20 @@ def _check_document(mapping: dict, document) -> None:
     conditions = mapping.get("ok_when") or []
     if all(_holds(c, document) for c in conditions):
         return
-    said = resolve(document, mapping["error_message"]) if mapping.get("error_message") else MISSING
     reason = _("The sender reports an error.")
-    if said is not MISSING:
-        reason = f"{reason} {str(said)[:500]}"
-    raise DocumentFault(reason)
+    said = _said(document, mapping.get("error_message"))
+    raise DocumentFault(f"{reason} {said}" if said else reason)
+
+
+def _said(document, path) -> str:
+    """The sender's own error message: one short value, never the body (a pulled URL may
+    point at a service whose answer is not for the request log)."""
+    if not path or path in ("$", ""):
+        return ""
+    said = resolve(document, path)
+    if isinstance(said, bool) or not isinstance(said, str | int | Decimal):
+        return ""
+    return str(said)[:MAX_SAID] if isinstance(said, str) else _plain_number(said) or ""
 
 
 def _map_one(mapping: dict, record, index: int, tz: ZoneInfo, result: Mapped) -> None:
@@ -456,19 +476,47 @@ def _look_up(spec: dict, value, tables: dict, name: str):
 def _scalar_text(value, name: str, path: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, Decimal | int):
-        return _number_text(value)
+    if isinstance(value, Decimal | int | float):
+        return _number_text(value, name, path)
     if isinstance(value, str):
         return value
     message = _("%(path)s is a list or an object, not a single value.") % {"path": path}
     raise RecordFault(name, "type", message)
 
 
-def _number_text(number) -> str:
-    number = Decimal(number)
-    if number == number.to_integral_value():
-        return str(number.quantize(Decimal(1)))
-    return str(number.normalize())
+def _number_text(number, name: str, path: str) -> str:
+    """The number written out in full ("100", "12.5"); a fault when it is not finite or
+    would take more than MAX_NUMBER_DIGITS digits."""
+    number = _decimal(number)
+    if not number.is_finite():
+        raise RecordFault(name, "not_a_number", _("This is not a number."))
+    text = _plain_number(number)
+    if text is None:
+        message = _("%(path)s is too long a number (more than %(max)s digits).")
+        raise RecordFault(name, "out_of_range", message % {"path": path, "max": MAX_NUMBER_DIGITS})
+    return text
+
+
+def _decimal(number: Decimal | int | float) -> Decimal:
+    return Decimal(repr(number)) if isinstance(number, float) else Decimal(number)
+
+
+def _plain_number(number) -> str | None:
+    """`number` without exponent or trailing zeros, or None if it is too long to write.
+    Exact for any size (Decimal's context would round it, or refuse to quantize it)."""
+    number = _decimal(number)
+    if not number.is_finite():
+        return None
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    if not any(digits):
+        return "0"
+    while exponent < 0 and digits[-1] == 0:  # 12.50 -> 12.5, 100.00 -> 100
+        digits, exponent = digits[:-1], exponent + 1
+    width = max(len(digits) + exponent, 1) + max(-exponent, 0)
+    if width > MAX_NUMBER_DIGITS:
+        return None
+    return format(Decimal((sign, digits, exponent)), "f")
 
 
 def _identifier(fields: dict, record: dict, tables: dict, name: str, tz: ZoneInfo) -> str:
@@ -477,12 +525,12 @@ def _identifier(fields: dict, record: dict, tables: dict, name: str, tz: ZoneInf
     if isinstance(value, bool | dict | list):
         message = _("%(field)s must come out as text or a number.") % {"field": name}
         raise RecordFault(name, "type", message)
-    return _text(value)
+    return _text(value, name)
 
 
-def _text(value) -> str:
-    if isinstance(value, Decimal | int) and not isinstance(value, bool):
-        return _number_text(value)
+def _text(value, name: str) -> str:
+    if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
+        return _number_text(value, name, name)
     return value  # not a string: ingest rejects it with the field's name
 
 
@@ -498,12 +546,17 @@ def _value(spec, record: dict, tables: dict, tz: ZoneInfo):
     value = _field(spec, record, tables, "value", tz)
     factor = spec.get("multiply") if isinstance(spec, dict) else None
     if factor is None:
-        return _text(value)
+        return _text(value, "value")
     try:
-        number = Decimal(str(value).strip()) * Decimal(str(factor))
+        number = Decimal(str(value).strip())
     except InvalidOperation:
         raise RecordFault("value", "not_a_number", _("This is not a number.")) from None
-    return _number_text(number)
+    _number_text(number, "value", "value")  # bounded before it is multiplied
+    try:
+        number = _EXACT.multiply(number, Decimal(str(factor)))
+    except ArithmeticError:  # more digits than any amount has
+        number = Decimal("Infinity")
+    return _number_text(number, "value", "value")
 
 
 def _time(spec, record: dict, tables: dict, tz: ZoneInfo) -> str:
@@ -516,25 +569,34 @@ def _time(spec, record: dict, tables: dict, tz: ZoneInfo) -> str:
 def to_time(value, time_format: str, tz: ZoneInfo, name: str, path: str) -> dt.datetime:
     """`value` read as a time written in `time_format`; naive times are in `tz`."""
     try:
-        if time_format in ("epoch_s", "epoch_ms"):
-            if isinstance(value, bool):
-                raise ValueError
-            micros_per_unit = 1000 if time_format == "epoch_ms" else 1_000_000
-            micros = int(Decimal(str(value).strip()) * micros_per_unit)
-            return (EPOCH + dt.timedelta(microseconds=micros)).astimezone(tz)
-        if not isinstance(value, str):
-            raise ValueError
-        if time_format == "local":
-            return dt.datetime.strptime(value.strip(), LOCAL_FORMAT).replace(tzinfo=tz)
-        if time_format == "date":
-            day = dt.date.fromisoformat(value.strip())
-            return dt.datetime.combine(day, dt.time(), tz)
-        moment = dt.datetime.fromisoformat(value.strip())
-        return moment if moment.tzinfo else moment.replace(tzinfo=tz)
-    except (ValueError, ArithmeticError, OverflowError, OSError):
+        moment = _read_time(value, time_format, tz)
+        moment.astimezone(dt.UTC), moment.astimezone(tz)  # year 1 at +08:00 has no UTC
+    except (ValueError, ArithmeticError, OSError):
         message = _("%(path)s is not a time written as %(format)s.")
         message %= {"path": path, "format": time_format}
         raise RecordFault(name, "bad_time", message) from None
+    return moment
+
+
+def _read_time(value, time_format: str, tz: ZoneInfo) -> dt.datetime:
+    if time_format in ("epoch_s", "epoch_ms"):
+        if isinstance(value, bool):
+            raise ValueError
+        micros_per_unit = 1000 if time_format == "epoch_ms" else 1_000_000
+        number = Decimal(str(value).strip())
+        if not number.is_finite() or number.adjusted() > 20:  # beyond any calendar
+            raise ValueError
+        micros = int(number * micros_per_unit)
+        return (EPOCH + dt.timedelta(microseconds=micros)).astimezone(tz)
+    if not isinstance(value, str):
+        raise ValueError
+    if time_format == "local":
+        return dt.datetime.strptime(value.strip(), LOCAL_FORMAT).replace(tzinfo=tz)
+    if time_format == "date":
+        day = dt.date.fromisoformat(value.strip())
+        return dt.datetime.combine(day, dt.time(), tz)
+    moment = dt.datetime.fromisoformat(value.strip())
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
 def _attributes(specs: dict, record: dict, tables: dict, tz: ZoneInfo) -> dict:
@@ -543,8 +605,8 @@ def _attributes(specs: dict, record: dict, tables: dict, tz: ZoneInfo) -> dict:
         value = _field(spec, record, tables, f"attributes.{name}", tz, optional=True)
         if value is MISSING:
             continue
-        if isinstance(value, Decimal):
-            value = int(value) if value == value.to_integral_value() else str(value)
+        if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
+            value = _attribute_number(value, f"attributes.{name}")
         if isinstance(value, dict | list):
             message = _("%(path)s is a list or an object, not a single value.") % {"path": name}
             raise RecordFault(f"attributes.{name}", "type", message)
@@ -552,11 +614,24 @@ def _attributes(specs: dict, record: dict, tables: dict, tz: ZoneInfo) -> dict:
     return attributes
 
 
+def _attribute_number(number, name: str) -> int | str:
+    """A whole number every JSON reader keeps exactly stays a number; any other number is
+    passed on as its text (attributes hold no fractions), or rejects the record."""
+    number = _decimal(number)
+    whole = number.is_finite() and number == number.to_integral_value(decimal.ROUND_DOWN)
+    if whole and number.copy_abs() <= MAX_SAFE_INTEGER:
+        return int(number)
+    return _number_text(number, name, name)
+
+
 def _read_paging(mapping: dict, document, result: Mapped) -> None:
     if mapping.get("next_cursor"):
         cursor = resolve(document, mapping["next_cursor"])
         if cursor is not MISSING and cursor != "":
-            result.next_cursor = _scalar_text(cursor, "next_cursor", mapping["next_cursor"])
+            try:
+                result.next_cursor = _scalar_text(cursor, "next_cursor", mapping["next_cursor"])
+            except RecordFault as fault:  # of the document, not of one record
+                raise DocumentFault(fault.message) from None
     if mapping.get("has_more"):
         more = resolve(document, mapping["has_more"])
         result.has_more = more is True or (isinstance(more, str) and more.lower() == "true")

@@ -14,14 +14,15 @@ backs off (twice its interval per failure in a row, at most a day).
 A page says whether more follow through the mapping's `has_more` path; without one, a
 cursor source has more while it gives a next cursor, a paged source until a page is
 empty. The last page's position is kept, so the next run asks again from there: a source
-that appends records is followed incrementally, and what was read before is unchanged.
+that appends records is followed incrementally, and what was read before is unchanged. A
+paged run that ends on an empty page keeps the last page that had records, since a source
+fills its last page before it starts the next one.
 """
 
 import datetime as dt
 import logging
 import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from zoneinfo import ZoneInfo
@@ -31,6 +32,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext as _
 from django_tasks import task
 
+from kaohe.integrations import outbound
 from kaohe.integrations.hooks import accept, parse_json
 from kaohe.integrations.mapping import DocumentFault, Mapped, map_document
 from kaohe.integrations.models import Channel, Outcome, PullConnector, PullState
@@ -135,6 +137,9 @@ def _pages(connector: PullConnector, run: PullRun, max_pages: int, fetch) -> Non
     if not source.mapping:
         raise PullFailed(_("The source has no field mapping yet."))
     tz = ZoneInfo(Company.get().timezone)
+    if connector.paging == "page" and run.cursor and str(page_number(run.cursor)) != run.cursor:
+        logger.warning("pull %s: cursor %r is no page number; from page 1", source.code, run.cursor)
+        run.cursor = ""
     for _page in range(max_pages):
         body = fetch(page_url(connector, run.cursor), connector.headers)
         mapped = _read(source.mapping, body, tz)
@@ -164,11 +169,17 @@ def _read(mapping: dict, body: bytes, tz: ZoneInfo) -> Mapped:
 
 
 def next_position(connector: PullConnector, cursor: str, mapped: Mapped) -> tuple[str, bool]:
-    """Where the next fetch starts, and whether it belongs to this run."""
+    """Where the next fetch starts, and whether it belongs to this run.
+
+    A paged run that ends on an empty page keeps the page before it: records the source
+    appends to that page later are found when it is read again (upserts make re-reading
+    count nothing twice); the empty page's number would skip them."""
     if connector.paging == "page":
-        page = int(cursor or 1)
+        page = page_number(cursor)
         more = mapped.has_more if mapped.has_more is not None else mapped.records > 0
-        return (str(page + 1), True) if more else (str(page), False)
+        if more:
+            return str(page + 1), True
+        return str(page - 1 if mapped.records == 0 and page > 1 else page), False
     following = mapped.next_cursor
     more = mapped.has_more if mapped.has_more is not None else bool(following)
     if more and not following:
@@ -178,10 +189,16 @@ def next_position(connector: PullConnector, cursor: str, mapped: Mapped) -> tupl
     return following or cursor, more
 
 
+def page_number(cursor: str) -> int:
+    """The page a paged connector's cursor names; anything else (a cursor kept from cursor
+    paging) is page 1."""
+    return int(cursor) if cursor.isdecimal() and 0 < len(cursor) < 10 and int(cursor) else 1
+
+
 def page_url(connector: PullConnector, cursor: str) -> str:
     """The connector's URL with the cursor or page number added to its query."""
     if connector.paging == "page":
-        cursor = cursor or "1"
+        cursor = str(page_number(cursor))
     parts = urllib.parse.urlsplit(connector.url)
     query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
              if k != connector.cursor_param]  # fmt: skip
@@ -190,27 +207,14 @@ def page_url(connector: PullConnector, cursor: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 
-class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    max_redirections = 3
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
-            raise PullFailed(_("The source redirected to a non-HTTP address."))
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
-
-
 def fetch_json(url: str, headers: dict) -> bytes:
-    """GETs `url`; any failure (status, network, size) is a PullFailed saying what."""
+    """GETs `url`; any failure (status, network, size, an address kaohe may not reach) is a
+    PullFailed saying what. See kaohe/integrations/outbound.py for addresses and redirects."""
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         raise PullFailed(_("Only http:// and https:// addresses may be pulled."))
-    request = urllib.request.Request(  # noqa: S310 (the scheme is checked above)
-        url, headers={"Accept": "application/json", "User-Agent": USER_AGENT, **headers}
-    )
+    defaults = {"Accept": "application/json", "User-Agent": USER_AGENT}
     try:
-        with _OPENER.open(request, timeout=TIMEOUT) as response:
+        with outbound.open_url(url, {**defaults, **headers}, TIMEOUT) as response:
             body = response.read(MAX_BYTES + 1)
     except urllib.error.HTTPError as error:
         raise PullFailed(

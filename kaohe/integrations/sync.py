@@ -1,9 +1,14 @@
 """The sync log: every delivery from a source, on any channel, and the source's running
-figures (last success, counts, last error) that the health page and the silence rule read."""
+figures (last success, counts, last error) that the health page and the silence rule read.
+
+Anyone can send a webhook a bad signature; such refusals are logged (the request log shows
+them) but leave the source's figures alone, so a flood cannot bury the source's real last
+error. The log itself is kept for KAOHE_DELIVERY_RETENTION_DAYS (see tasks.py)."""
 
 import hashlib
 
-from django.db.models import F
+from django.db.models import DateTimeField, F, Value
+from django.db.models.functions import Coalesce, Greatest
 
 from kaohe.integrations.models import Delivery, Outcome, Source
 from kaohe.lib import clock
@@ -23,9 +28,12 @@ def record_delivery(
     reason: str = "",
     request=None,
     body: bytes = b"",
+    authenticated: bool = True,
 ) -> Delivery:
     """Logs one delivery and updates its source's figures. `result` is the IngestResult of
-    an accepted delivery; a refused one passes `outcome` (rejected/failed) and `reason`."""
+    an accepted delivery; a refused one passes `outcome` (rejected/failed) and `reason`.
+    A delivery refused before its sender was authenticated (`authenticated=False`) is
+    logged only."""
     now = clock.now()
     source = Source.objects.filter(code=source_code).first()
     counts = result.counts() if result is not None else {}
@@ -44,7 +52,7 @@ def record_delivery(
         rejections=[vars(r) for r in result.rejected[:KEPT_REJECTIONS]] if result else [],
         **counts,
     )
-    if source is not None:
+    if source is not None and authenticated:
         _update_source(source, now, outcome, counts, reason, result)
     return delivery
 
@@ -62,8 +70,9 @@ def _update_source(source: Source, now, outcome: str, counts: dict, reason: str,
     if outcome in (Outcome.ACCEPTED, Outcome.PARTLY):
         changes["last_success_at"] = now
         newest = getattr(result, "newest_occurred_at", None)
-        if newest is not None and (source.last_fact_at is None or newest > source.last_fact_at):
-            changes["last_fact_at"] = newest
+        if newest is not None:  # in SQL: a delivery committed meanwhile may have a newer one
+            newest = Value(newest, output_field=DateTimeField())
+            changes["last_fact_at"] = Greatest(Coalesce("last_fact_at", newest), newest)
     if outcome != Outcome.ACCEPTED:
         changes["last_error_at"] = now
         changes["last_error"] = str(reason or _first_rejection(result))[:MAX_REASON]

@@ -99,6 +99,20 @@ def test_an_xlsx_file_with_real_dates_and_numbers_is_read(crm):
     )
 
 
+def test_xlsx_numbers_are_read_as_the_spreadsheet_shows_them(crm):
+    # What a formula such as =1750*2.5 leaves in the cell: binary noise past 15 digits.
+    file = xlsx_file(
+        ("D-1", "E0003", "sales_amount", 4375.000000000001, dt.date(2026, 1, 5)),
+        ("D-2", "E0003", "sales_amount", 0.1 + 0.2, dt.date(2026, 1, 6)),
+        ("D-3", "E0003", "sales_amount", 0.00001, dt.date(2026, 1, 7)),
+    )
+
+    result = import_facts("crm", file)
+
+    assert problems(result) == [(4, "数值", "Use at most 4 decimal places.")]
+    assert cell() == (43_753_000, 2)
+
+
 @pytest.mark.parametrize(
     ("text", "utc"),
     [

@@ -7,6 +7,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from kaohe.integrations import sync
 from kaohe.integrations.actions import do_create_source
 from kaohe.integrations.health import silent_sources, source_health
 from kaohe.integrations.models import Channel, Outcome, Source
@@ -88,3 +89,31 @@ def test_the_health_of_many_sources_costs_the_same_queries(cast):
         do_create_source(cast.ada, f"s{n}", "more")
         accepted(f"s{n}")
     assert queries() == one
+
+
+def test_recent_deliveries_are_counted_with_a_where_bound_not_over_the_whole_log(attendance):
+    with time_machine.travel(START - 48 * HOUR, tick=False):
+        accepted("attendance")  # too old to count
+    with time_machine.travel(START + HOUR, tick=False):
+        accepted("attendance")
+        refused("attendance")
+
+    with CaptureQueriesContext(connection) as captured:
+        [health] = source_health(START + 2 * HOUR)
+
+    assert (health.recent, health.recent_refused) == (2, 1)
+    [counting] = [q["sql"] for q in captured if "integrations_delivery" in q["sql"]]
+    read, _sep, where = counting.partition(" WHERE ")
+    assert read.endswith('FROM "integrations_delivery"') and "received_at" in where
+
+
+def test_last_fact_at_only_moves_forward_when_deliveries_overlap(attendance):
+    stale = Source.objects.get(pk=attendance.pk)  # read before the other delivery commits
+    with time_machine.travel(START + HOUR, tick=False):
+        accepted("attendance", newest=START)
+        sync._update_source(stale, START + HOUR, Outcome.ACCEPTED, {"created": 1}, "",
+                            IngestResult(created=1, newest_occurred_at=START - HOUR))  # fmt: skip
+
+    attendance.refresh_from_db()
+    assert attendance.last_fact_at == START
+    assert attendance.created == 4

@@ -250,3 +250,47 @@ def test_a_signed_get_is_not_allowed(source):
     response = Client().get("/api/v1/hooks/attendance")
 
     assert response.status_code == 405
+
+
+def test_numbers_too_large_for_any_amount_reject_their_record_not_the_delivery(cast):
+    make_sales_metrics()  # sales_amount may come from "crm"
+    mapping = {"items": "deals", "fields": {
+        "external_id": {"template": "deal-{id}"}, "employee": "owner",
+        "metric": {"const": "sales_amount"}, "value": "amount",
+        "occurred_at": {"path": "won_at", "format": "local"}, "attributes": {"size": "size"},
+    }}  # fmt: skip
+    crm = do_create_source(cast.ada, "crm", "CRM", mapping=mapping)
+    secret = do_rotate_webhook_secret(cast.ada, crm)
+    deal = '{{"id": {}, "owner": "E0003", "won_at": "2026-03-01 10:00:00", {}}}'.format
+    deals = [
+        deal(1, '"amount": 1e30'),
+        deal(2, '"amount": 1e5000'),
+        deal(3, '"amount": 5, "size": 1e5000'),
+        deal(4, '"amount": 5, "size": 1e30'),
+    ]
+    raw = ('{"deals": [' + ", ".join(deals) + "]}").encode()  # fmt: skip
+
+    response = post("/api/v1/hooks/crm", body=raw, secret=secret)
+
+    assert response.status_code == 200, response.content
+    data = response.json()
+    assert [(r["index"], r["field"], r["code"]) for r in data["rejected"]] == [
+        (0, "value", "out_of_range"), (1, "value", "out_of_range"),
+        (2, "attributes.size", "out_of_range"),
+    ]  # fmt: skip
+    assert Fact.objects.get().attributes == {"size": "1" + "0" * 30}
+    assert last_delivery().outcome == Outcome.PARTLY
+
+
+def test_a_refusal_before_the_sender_is_authenticated_leaves_the_sources_figures_alone(source):
+    raw = json.dumps(DINGTALK_LIST).encode()
+    for header in (f"t={T},v1={'0' * 64}", None, sign(source.secret, T - 301, raw)):
+        assert post(body=raw, header=header).status_code == 401
+
+    assert Delivery.objects.filter(source=source).count() == 3
+    figures = Source.objects.values("last_received_at", "last_error_at", "last_error")
+    assert figures.get(pk=source.pk) == {
+        "last_received_at": None, "last_error_at": None, "last_error": ""
+    }  # fmt: skip
+    post(body=b"<xml/>", secret=source.secret)  # authenticated, then refused: it counts
+    assert Source.objects.get(pk=source.pk).last_error_at == NOW

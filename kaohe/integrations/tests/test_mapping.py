@@ -168,6 +168,98 @@ def test_paging_keys_read_the_next_cursor_and_whether_more_follows():
     assert (mapped.next_cursor, mapped.has_more) == ("1200", True)
 
 
+def huge(text: str) -> Decimal:
+    return json.loads(text, parse_float=Decimal)
+
+
+def as_parsed(*deals) -> dict:
+    """The body as parse_json would give it, numbers too large for json.dumps included."""
+    return {"data": {"deals": list(deals)}}
+
+
+def test_numbers_too_large_for_the_decimal_context_reject_only_their_record():
+    mapping = copy.deepcopy(CRM)
+    mapping["fields"]["value"] = "amount"
+    mapping["fields"]["employee"] = {"path": "owner.no", "lookup": {"1": "E0001"},
+                                     "unmatched": "keep"}  # fmt: skip
+    records = [
+        deal(huge("1e30"), amount=1),  # template {id}
+        deal(2, amount=huge("1e30")),  # written out; ingest says it is too large
+        deal(3, amount=huge("1e5000")),
+        deal(4, amount=1, owner={"no": 10**40}),  # a lookup key
+        deal(5, amount=1, stage=huge("1e5000")),  # an attribute
+        deal(6, amount=1, stage=2**53, customer={"name": 12}),
+        deal(7, amount=1, won_at=huge("1e5000")),
+    ]
+
+    mapped = map_document(mapping, as_parsed(*records), SHANGHAI)
+
+    assert [(r.index, r.field, r.code) for r in mapped.rejected] == [
+        (2, "value", "out_of_range"), (4, "attributes.stage", "out_of_range"),
+        (6, "occurred_at", "bad_time"),
+    ]  # fmt: skip
+    items = dict(zip(mapped.origins, mapped.items, strict=True))
+    assert items[0]["external_id"] == "crm-1" + "0" * 30
+    assert items[1]["value"] == "1" + "0" * 30
+    assert items[3]["employee"] == "1" + "0" * 40
+    assert items[5]["attributes"] == {"customer": 12, "stage": str(2**53)}
+    json.dumps(mapped.items)  # every item can be sent on
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [(12500050, "125000.5"), (huge("1e30"), "1" + "0" * 28), (huge("1e5000"), None),
+     (huge("1e-5000"), None),
+     (huge("123456789012345678901234567890.12"), "1234567890123456789012345678.9012")],
+)  # fmt: skip
+def test_a_multiplied_value_is_exact_or_rejects_the_record(amount, expected):
+    mapped = map_document(CRM, as_parsed(deal(1, amount_fen=amount)), SHANGHAI)
+
+    if expected is None:
+        assert [(r.field, r.code) for r in mapped.rejected] == [("value", "out_of_range")]
+    else:
+        assert mapped.items[0]["value"] == expected
+
+
+def test_a_time_outside_the_calendar_rejects_the_record():
+    mapping = copy.deepcopy(CRM)
+    mapping["fields"]["external_id"] = {"template": "crm-{won_at|date:iso}"}
+    mapping["fields"]["occurred_at"] = {"path": "won_at", "format": "iso"}
+
+    mapped = map_document(mapping, document(deal(won_at="0001-01-01T00:00:00+08:00")), SHANGHAI)
+
+    assert [(r.field, r.code) for r in mapped.rejected] == [("external_id", "bad_time")]
+
+
+def test_a_next_cursor_that_is_not_a_single_value_refuses_the_document():
+    mapping = {**CRM, "next_cursor": "data.next"}
+
+    with pytest.raises(DocumentFault, match=r"data\.next"):
+        map_document(mapping, {"data": {"deals": [deal()], "next": {"page": 2}}}, SHANGHAI)
+
+
+def test_a_path_part_that_is_a_digit_but_not_decimal_finds_nothing():
+    mapping = {**CRM, "items": "data.deals.²"}
+
+    with pytest.raises(DocumentFault):
+        map_document(mapping, document(deal()), SHANGHAI)
+
+
+def test_the_senders_error_message_is_one_short_value_never_the_body():
+    body = {"errcode": 7, "errmsg": "x" * 900, "data": {"token": "s3cret"}}
+    for path, said in [("errmsg", "x" * 500), ("data", ""), ("$", ""), ("errcode", "7")]:
+        mapping = {**CRM, "ok_when": [{"path": "errcode", "equals": 0}], "error_message": path}
+        with pytest.raises(DocumentFault) as raised:
+            map_document(mapping, body, SHANGHAI)
+        reason = str(raised.value)
+        assert reason.endswith(said) and "s3cret" not in reason and "x" * 501 not in reason
+        assert ("7" in reason) == (path == "errcode")
+
+
+def test_the_check_refuses_the_whole_body_as_the_error_message():
+    assert "errmsg" in errors_of({**CRM, "error_message": "$"})["error_message"]
+
+
 # --- checking ---------------------------------------------------------------------------
 
 
