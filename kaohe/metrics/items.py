@@ -153,7 +153,14 @@ def read_time(value, now: dt.datetime) -> dt.datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         message = _("Give the time with its UTC offset, such as +08:00.")
         raise Reject("occurred_at", "no_offset", message)
-    moment = moment.astimezone(dt.UTC)
+    try:
+        moment = moment.astimezone(dt.UTC)
+    except OverflowError:  # beyond year 1 or 9999 once in UTC
+        if moment.year < EARLIEST.year:
+            raise Reject(
+                "occurred_at", "too_early", _("The time lies before the year 2000.")
+            ) from None
+        raise Reject("occurred_at", "in_future", _("The time lies in the future.")) from None
     if moment < EARLIEST:
         raise Reject("occurred_at", "too_early", _("The time lies before the year 2000."))
     if moment > now + FUTURE_SLACK:
