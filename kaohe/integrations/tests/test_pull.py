@@ -369,7 +369,7 @@ def test_a_record_with_a_number_too_large_is_rejected_and_the_run_moves_on(conne
 def test_link_local_and_cloud_metadata_addresses_are_never_fetched(url, settings):
     settings.KAOHE_PULL_ALLOWED_HOSTS = ["169.254.0.0/16", "0.0.0.0/0", "::/0"]
 
-    with pytest.raises(PullFailed, match="link-local|链路本地"):
+    with pytest.raises(PullFailed, match=r"link-local|链路本地"):
         fetch_json(url, {})
 
 
@@ -388,7 +388,7 @@ def test_a_name_is_checked_by_the_address_it_resolves_to(monkeypatch):
 def test_every_redirect_is_checked_again(vendor):
     vendor.redirects = ["http://169.254.169.254/latest/meta-data/"]
 
-    with pytest.raises(PullFailed, match="link-local|链路本地"):
+    with pytest.raises(PullFailed, match=r"link-local|链路本地"):
         fetch_json(vendor.url, {"X-Token": "t0ken"})
 
 
@@ -405,7 +405,7 @@ def test_headers_go_only_to_the_origin_they_were_configured_for(vendor):
 def test_a_redirect_from_https_to_http_is_refused():
     request = urllib.request.Request("https://crm.example.com/deals", headers={"X-Token": "t"})
 
-    with pytest.raises(outbound.Refused, match="https to http|https 重定向到 http"):
+    with pytest.raises(outbound.Refused, match=r"https to http|https 重定向到 http"):
         outbound._Redirects().redirect_request(
             request, None, 302, "Found", {}, "http://crm.example.com/deals"
         )
