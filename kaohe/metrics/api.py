@@ -252,15 +252,16 @@ class _Batch:
 
     def read(self) -> list[_Target]:
         items = self.batch.items
-        people = employees_targetable_by(self.actor).filter(
-            employee_no__in={item.employee for item in items}
-        )
+        # A NUL cannot be in any number or code, and PostgreSQL refuses it even in a query.
+        numbers = {item.employee for item in items if "\x00" not in item.employee}
+        codes = {item.metric for item in items if "\x00" not in item.metric}
+        people = employees_targetable_by(self.actor).filter(employee_no__in=numbers)
         employees = {e.employee_no: e for e in people}
         metrics = {
             m.code: m
-            for m in Metric.objects.filter(
-                code__in={item.metric for item in items}, active=True
-            ).select_related("numerator", "denominator")
+            for m in Metric.objects.filter(code__in=codes, active=True).select_related(
+                "numerator", "denominator"
+            )
         }
         targets = []
         for index, item in enumerate(items):

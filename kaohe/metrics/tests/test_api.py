@@ -121,7 +121,9 @@ def test_changing_an_agreement_in_force_needs_a_note_and_makes_a_new_version(cas
     ("item", "field", "code"),
     [
         (target(employee="E9999"), "employee", "unknown"),
+        (target(employee="E0003\x00"), "employee", "unknown"),
         (target(metric="nope"), "metric", "unknown"),
+        (target(metric="deals\x00"), "metric", "unknown"),
         (target(period="2026-Q5"), "period", "invalid"),
         (target(period="1999"), "period", "invalid"),
         (target(value="abc"), "value", "invalid"),
