@@ -98,7 +98,8 @@ class HookSignature(APIKeyHeader):
     )
 
     def authenticate(self, request, key: str | None) -> Source:
-        code = (request.resolver_match.kwargs.get("source") or "")[:40]
+        # A NUL is in no code, and PostgreSQL refuses it even in a query or a log row.
+        code = (request.resolver_match.kwargs.get("source") or "").replace("\x00", "")[:40]
         body = _read_body(request, code)
         source = Source.objects.filter(code=code).first()
         try:

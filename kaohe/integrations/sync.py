@@ -35,6 +35,7 @@ def record_delivery(
     A delivery refused before its sender was authenticated (`authenticated=False`) is
     logged only."""
     now = clock.now()
+    source_code = source_code.replace("\x00", "")  # as sent, less what no code holds
     source = Source.objects.filter(code=source_code).first()
     counts = result.counts() if result is not None else {}
     outcome = outcome or _outcome(counts)
