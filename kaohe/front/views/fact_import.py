@@ -13,10 +13,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import render
-from django.template.defaultfilters import filesizeformat
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from kaohe.front.forms import UploadForm
 from kaohe.integrations import fact_files
 from kaohe.integrations.models import Source
 from kaohe.org.actions import company_today
@@ -34,23 +33,15 @@ ERRORS_KEPT = 5000
 REPORT_SESSION_KEY = "fact_import_errors"
 
 
-class FactImportForm(forms.Form):
+class FactImportForm(UploadForm):
+    field_order = ["source", "file"]
+
     source = forms.ModelChoiceField(
         label=gettext_lazy("Source"),
         queryset=Source.objects.filter(active=True),
         to_field_name="code",
         empty_label=None,
     )
-    file = forms.FileField(label=gettext_lazy("CSV or XLSX file"))
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        limit = settings.KAOHE_MAX_IMPORT_BYTES
-        if upload.size > limit:
-            raise forms.ValidationError(
-                _("The file is larger than %(limit)s.") % {"limit": filesizeformat(limit)}
-            )
-        return upload
 
 
 @login_required

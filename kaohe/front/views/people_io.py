@@ -8,10 +8,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import render
-from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from kaohe.front.forms import UploadForm
 from kaohe.front.views.people import filtered_employees
 from kaohe.lib import tabular
 from kaohe.org import people_io
@@ -41,8 +41,9 @@ def _xlsx_response(buffer, filename: str) -> FileResponse:
     return FileResponse(buffer, as_attachment=True, filename=filename, content_type=XLSX_TYPE)
 
 
-class ImportForm(forms.Form):
-    file = forms.FileField(label=gettext_lazy("CSV or XLSX file"))
+class ImportForm(UploadForm):
+    field_order = ["file", "effective", "dry_run"]
+
     effective = forms.DateField(
         label=gettext_lazy("Changes take effect on"),
         required=False,
@@ -50,15 +51,6 @@ class ImportForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
     )
     dry_run = forms.BooleanField(label=gettext_lazy("Only check, write nothing"), required=False)
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        limit = settings.KAOHE_MAX_IMPORT_BYTES
-        if upload.size > limit:
-            raise forms.ValidationError(
-                _("The file is larger than %(limit)s.") % {"limit": filesizeformat(limit)}
-            )
-        return upload
 
 
 @login_required

@@ -7,6 +7,17 @@ Follows the vendor's public documents:
   https://open.alitrip.com/docs/api.htm?apiId=37092
 """
 
+# How an /attendance/list body is read: success code, error text, the records (their
+# on-duty punches only), paging. Every DingTalk punch preset reads it the same way.
+LIST_ENVELOPE = {
+    "ok_when": [{"path": "errcode", "equals": 0}],
+    "error_message": "errmsg",
+    "items": "recordresult",
+    "when": [{"path": "checkType", "equals": "OnDuty"}],
+    "tables": {"employees": {}},
+    "has_more": "hasMore",
+}
+
 PRESET = {
     "code": "dingtalk_attendance",
     "vendor": "钉钉 DingTalk",
@@ -35,10 +46,7 @@ PRESET = {
         'tables.employees lists it: {"manager3451": "E0003"}.',
     ],
     "mapping": {
-        "ok_when": [{"path": "errcode", "equals": 0}],
-        "error_message": "errmsg",
-        "items": "recordresult",
-        "when": [{"path": "checkType", "equals": "OnDuty"}],
+        **LIST_ENVELOPE,
         "fields": {
             "external_id": {"template": "dingtalk-present-{userId}-{workDate|date:epoch_ms}"},
             "employee": {"path": "userId", "lookup": "employees", "unmatched": "keep"},
@@ -57,7 +65,5 @@ PRESET = {
                 "source_type": "sourceType",
             },
         },
-        "tables": {"employees": {}},
-        "has_more": "hasMore",
     },
 }

@@ -5,6 +5,8 @@ Follows the vendor's public document:
   https://open-doc.dingtalk.com/microapp/serverapi2/ul33mm
 """
 
+from kaohe.integrations.presets.dingtalk_attendance import LIST_ENVELOPE
+
 PRESET = {
     "code": "dingtalk_late",
     "vendor": "钉钉 DingTalk",
@@ -23,10 +25,7 @@ PRESET = {
         "userId is taken as the employee number unless tables.employees lists it.",
     ],
     "mapping": {
-        "ok_when": [{"path": "errcode", "equals": 0}],
-        "error_message": "errmsg",
-        "items": "recordresult",
-        "when": [{"path": "checkType", "equals": "OnDuty"}],
+        **LIST_ENVELOPE,
         "fields": {
             "external_id": {"template": "dingtalk-late-{userId}-{workDate|date:epoch_ms}"},
             "employee": {"path": "userId", "lookup": "employees", "unmatched": "keep"},
@@ -40,7 +39,5 @@ PRESET = {
             },
             "attributes": {"record_id": "id", "time_result": "timeResult"},
         },
-        "tables": {"employees": {}},
-        "has_more": "hasMore",
     },
 }
