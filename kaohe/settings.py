@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "kaohe.org",
     "kaohe.metrics",
     "kaohe.integrations",
+    "kaohe.notify",
+    "kaohe.alerts",
     "kaohe.front",
     "kaohe.cli",
 ]

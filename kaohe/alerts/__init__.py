@@ -1,0 +1,1 @@
+"""Warning rules, alerts, escalation and the sweep."""

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class AlertsConfig(AppConfig):
+    name = "kaohe.alerts"
+    label = "alerts"
+    verbose_name = _("Warnings")
