@@ -1,6 +1,8 @@
 import datetime as dt
+import re
 
 import pytest
+import time_machine
 from django.urls import reverse
 
 from kaohe.org.models import Company, WorkdayOverride
@@ -62,3 +64,27 @@ def test_a_bad_exception_date_changes_nothing(cast, client_for):
 def test_an_hr_partner_cannot_add_exceptions(cast, client_for):
     data = {"date": "2026-10-09", "is_working_day": "0"}
     assert client_for(cast.harry).post(reverse("front:workday_override"), data).status_code == 403
+
+
+@time_machine.travel(dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC), tick=False)
+def test_the_page_warns_that_next_years_schedule_is_estimated(cast, client_for):
+    client_for(cast.ada).post(
+        reverse("front:workday_override"), {"date": "2027-02-20", "is_working_day": "1"}
+    )
+    page = client_for(cast.ada).get(PAGE).content.decode()
+    assert re.search(r'data-estimated-year="2027">\s*(The 2027 schedule is estimated|2027)', page)
+    assert re.search(r"(Exceptions entered for 2027|2027).*: 1\.", page)
+    assert 'data-estimated-year="2026"' not in page
+
+
+@time_machine.travel(dt.datetime(2025, 5, 6, 2, 0, tzinfo=dt.UTC), tick=False)
+def test_no_warning_while_both_years_in_use_are_official(cast, client_for):
+    assert "data-estimated-year" not in client_for(cast.ada).get(PAGE).content.decode()
+
+
+@time_machine.travel(dt.datetime(2026, 12, 31, 17, 0, tzinfo=dt.UTC), tick=False)
+def test_the_years_in_use_follow_the_company_timezone(cast, client_for):
+    # 17:00 UTC on 31 December is already 1 January 2027 in Shanghai: 2028 is in use too.
+    page = client_for(cast.ada).get(PAGE).content.decode()
+    assert 'data-estimated-year="2027"' in page
+    assert 'data-estimated-year="2028"' in page

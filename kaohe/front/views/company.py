@@ -20,6 +20,7 @@ from kaohe.org.actions import (
     do_update_company,
 )
 from kaohe.org.models import Company, WorkdayOverride, is_hr_admin, roles_of
+from kaohe.org.workdays import year_sources, years_in_use
 
 
 class CompanyForm(forms.ModelForm):
@@ -45,6 +46,7 @@ def company_settings(request):
     if not roles_of(request.user):
         raise PermissionDenied
     company = Company.get()
+    sources = year_sources(years_in_use(company))  # before the form puts its input in company
     form = CompanyForm(request.POST or None, instance=company)
     if request.method == "POST":
         _require_admin(request.user)
@@ -61,6 +63,7 @@ def company_settings(request):
         "override_form": OverrideForm(),
         "overrides": WorkdayOverride.objects.filter(date__year__gte=company_today().year - 1),
         "can_edit": is_hr_admin(request.user),
+        "year_sources": sources,
     }
     return render(
         request, "front/company_settings.html", context, status=400 if form.errors else 200
