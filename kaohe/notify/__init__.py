@@ -1,1 +1,2 @@
-"""Notifications: the in-app inbox, e-mail, group robots and outbound webhooks, with one delivery log."""
+"""Notifications: the in-app inbox, e-mail, group robots and outbound webhooks, with one
+delivery log."""
