@@ -19,6 +19,7 @@ from kaohe.integrations.pull import pull_due_task
 from kaohe.integrations.tasks import purge_deliveries, purge_idempotent_requests
 from kaohe.ledger.tasks import checkpoint_task
 from kaohe.lib import clock
+from kaohe.notify.tasks import send_due_task
 from kaohe.org.tasks import purge_login_failures
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ JOBS: tuple[Job, ...] = (
     Job("ledger_checkpoint", dt.timedelta(minutes=5), checkpoint_task.enqueue),
     # Runs the pull connectors whose time has come (each claims its connector itself).
     Job("pull_connectors", dt.timedelta(minutes=1), pull_due_task.enqueue),
+    # Sends due notifications: retries after backoff, e-mail held through quiet hours.
+    Job("notify_send", dt.timedelta(minutes=1), send_due_task.enqueue),
 )
 
 
