@@ -21,6 +21,7 @@ import functools
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 CALENDAR = "calendar"
@@ -81,7 +82,7 @@ class WorkCalendar:
     """
 
     def __init__(self, overrides: Mapping[dt.date, bool] | None = None):
-        self.overrides: dict[dt.date, bool] = dict(overrides or {})
+        self.overrides: Mapping[dt.date, bool] = MappingProxyType(dict(overrides or {}))
         self._rest: dict[int, frozenset[dt.date]] = {}
         self._working: dict[int, list[int]] = {}
         self._deadlines: dict[tuple, dt.datetime] = {}  # (day, days, kind, tz) -> moment
