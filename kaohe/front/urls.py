@@ -8,6 +8,7 @@ from kaohe.front.views import (
     company,
     fact_import,
     metrics,
+    notify,
     people,
     people_io,
     roles,
@@ -83,4 +84,30 @@ urlpatterns = [
     path("settings/sources/<str:code>/pull/reset/", sources.pull_reset, name="pull_reset"),
     path("settings/deliveries/", sources.delivery_list, name="delivery_list"),
     path("settings/deliveries/<int:delivery_id>/", sources.delivery_detail, name="delivery_detail"),
+    path("inbox/", notify.inbox, name="inbox"),
+    path("inbox/read-all/", notify.inbox_read_all, name="inbox_read_all"),
+    path("inbox/<uuid:notification_id>/read/", notify.inbox_read, name="inbox_read"),
+    path("me/notifications/", notify.my_notifications, name="my_notifications"),
+    path("settings/notifications/", notify.notify_settings, name="notify_settings"),
+    path("settings/notifications/robots/new/", notify.robot_edit, name="robot_new"),
+    path("settings/notifications/robots/<int:robot_id>/", notify.robot_edit, name="robot_edit"),
+    path(
+        "settings/notifications/robots/<int:robot_id>/test/", notify.robot_test, name="robot_test"
+    ),
+    path("settings/notifications/webhooks/new/", notify.endpoint_edit, name="endpoint_new"),
+    path(
+        "settings/notifications/webhooks/<int:endpoint_id>/",
+        notify.endpoint_edit,
+        name="endpoint_edit",
+    ),
+    path(
+        "settings/notifications/webhooks/<int:endpoint_id>/test/",
+        notify.endpoint_test,
+        name="endpoint_test",
+    ),
+    path(
+        "settings/notifications/deliveries/<int:delivery_id>/retry/",
+        notify.delivery_retry,
+        name="delivery_retry",
+    ),
 ]

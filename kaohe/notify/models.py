@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+TEST_KIND = "notify.test"  # a test message from the settings page; sent to disabled ones too
+
 
 class Notification(models.Model):
     """An item in a user's in-app inbox, written in the user's language when it was sent."""

@@ -181,7 +181,7 @@ def _email(user, employee, message, rendered: Rendered, item, preference, dedupe
         body = email_text(rendered)
     payload = {"subject": rendered.title, "body": body, "to": address}
     dedupe = dedupe_digest(Channel.EMAIL, address, dedupe_key) if dedupe_key else ""
-    _queue(Channel.EMAIL, address, message.kind, payload, dedupe, when, now,
+    queue(Channel.EMAIL, address, message.kind, payload, dedupe, when, now,
            user=user, notification=item)  # fmt: skip
 
 
@@ -208,11 +208,12 @@ def robot_payload(message: Message) -> dict:
 
 def _robot(robot: Robot, message: Message, dedupe_key, now) -> None:
     dedupe = dedupe_digest(robot.platform, robot.pk, dedupe_key) if dedupe_key else ""
-    _queue(robot.platform, robot.name, message.kind, robot_payload(message), dedupe, now, now,
+    queue(robot.platform, robot.name, message.kind, robot_payload(message), dedupe, now, now,
            robot=robot)  # fmt: skip
 
 
-def _queue(channel, target, kind, payload, dedupe, when, now, **links) -> Delivery | None:
+def queue(channel, target, kind, payload, dedupe, when, now, **links) -> Delivery | None:
+    """Writes one delivery due at `when`; None when `dedupe` was queued before."""
     fields = {"channel": channel, "target": target[:320], "kind": kind[:60], "payload": payload,
               "next_attempt_at": when, "created_at": now, **links}  # fmt: skip
     if not dedupe:
@@ -232,18 +233,22 @@ def emit_event(event_type: str, data: dict) -> str:
     (dates, decimals and UUIDs become strings). Returns the event id, the same for every
     endpoint and every retry, so receivers can drop repeats."""
     now = clock.now()
-    event_id = "evt_" + uuid.uuid4().hex
+    event_id, body = event_body(event_type, data, now)
     endpoints = [e for e in WebhookEndpoint.objects.filter(active=True) if e.wants(event_type)]
-    if not endpoints:
-        return event_id
-    event = {"type": event_type, "id": event_id, "created_at": now.isoformat(), "data": data}
-    body = json.dumps(event, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":"))
     for endpoint in endpoints:
         payload = {"body": body, "event_id": event_id}
-        _queue(Channel.WEBHOOK, endpoint.name, event_type, payload, "", now, now,
+        queue(Channel.WEBHOOK, endpoint.name, event_type, payload, "", now, now,
                endpoint=endpoint)  # fmt: skip
     _wake_sender()
     return event_id
+
+
+def event_body(event_type: str, data: dict, now) -> tuple[str, str]:
+    """A new event id, and the JSON body that carries the event."""
+    event_id = "evt_" + uuid.uuid4().hex
+    event = {"type": event_type, "id": event_id, "created_at": now.isoformat(), "data": data}
+    body = json.dumps(event, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":"))
+    return event_id, body
 
 
 def _wake_sender() -> None:

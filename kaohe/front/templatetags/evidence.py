@@ -38,6 +38,10 @@ KIND_LABELS = {
     "integrations.source.secret_rotated": _("Webhook secret replaced"),
     "integrations.pull.configured": _("Pull connector configured"),
     "integrations.pull.cursor_reset": _("Pull connector restarted from the first page"),
+    "notify.robot.created": _("Group robot added"),
+    "notify.robot.changed": _("Group robot changed"),
+    "notify.endpoint.created": _("Webhook endpoint added"),
+    "notify.endpoint.changed": _("Webhook endpoint changed"),
 }
 
 

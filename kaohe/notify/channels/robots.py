@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 
 from kaohe.lib import clock
 from kaohe.notify.channels.base import Failed, json_answer, json_body, post
-from kaohe.notify.models import Delivery, Platform, Robot
+from kaohe.notify.models import TEST_KIND, Delivery, Platform, Robot
 
 WECOM_MAX_BYTES = 4096
 WECOM_COLOURS = {"critical": "warning", "warning": "warning", "info": "info"}
@@ -122,7 +122,7 @@ def send_robot(delivery: Delivery) -> None:
     robot = delivery.robot
     if robot is None:
         raise Failed(_("The robot was removed."))
-    if not robot.active:
+    if not robot.active and delivery.kind != TEST_KIND:
         raise Failed(_("The robot is disabled."))
     url, document = REQUESTS[Platform(robot.platform)](robot, delivery.payload)
     _status, answer = post(url, json_body(document), {"User-Agent": "kaohe-notify/1"})

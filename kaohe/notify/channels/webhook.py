@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from kaohe.lib import clock
 from kaohe.notify.channels.base import Failed, post
-from kaohe.notify.models import Delivery
+from kaohe.notify.models import TEST_KIND, Delivery
 
 HEADER = "X-Kaohe-Signature"
 USER_AGENT = "kaohe-webhook/1"
@@ -24,7 +24,7 @@ def send_webhook(delivery: Delivery) -> None:
     endpoint = delivery.endpoint
     if endpoint is None:
         raise Failed(_("The webhook endpoint was removed."))
-    if not endpoint.active:
+    if not endpoint.active and delivery.kind != TEST_KIND:
         raise Failed(_("The webhook endpoint is disabled."))
     body = delivery.payload["body"].encode()
     headers = {
