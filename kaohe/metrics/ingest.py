@@ -12,6 +12,7 @@ of the same record cannot both insert it; SQLite's write lock does that by itsel
 
 import dataclasses
 import datetime as dt
+import functools
 import gzip
 import hashlib
 import json
@@ -36,6 +37,7 @@ __all__ = ["MAX_ITEMS", "IngestError", "IngestResult", "Rejection", "ingest_fact
 
 MAX_ITEMS = 10_000
 SCALE = 10_000  # Actual.total_e4 counts ten-thousandths
+_dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
 
 
 class IngestError(ValueError):
@@ -88,33 +90,9 @@ def ingest_facts(
     `employees` limits whom the caller may send facts about (an API key's org units); an
     employee outside it is rejected exactly like an unknown one.
     """
-    if not isinstance(items, Sequence) or isinstance(items, str | bytes):
-        raise IngestError(_("Send the items as a JSON array."))
-    if len(items) > MAX_ITEMS:
-        raise IngestError(
-            _("Send at most %(max)s items per batch; this one has %(count)s.")
-            % {"max": MAX_ITEMS, "count": len(items)}
-        )
-    batch = _Batch(source, clock.now())
+    batch = _Batch(source, clock.now(), ZoneInfo(Company.get().timezone))
     batch.read(items)
-    batch.resolve(employees)
-    with transaction.atomic():
-        _lock_source(source)
-        batch.apply()
-        if batch.changes:
-            changes, payload = batch.evidence(channel)
-            entry = record("metrics.facts.ingested", actor, payload, source=source)
-            FactBatch.objects.create(
-                source=source,
-                channel=channel,
-                received_at=batch.now,
-                entry_index=entry.index,
-                counts=batch.result.counts(),
-                changes_sha256=payload["changes_sha256"],
-                changes=gzip.compress(changes, mtime=0),
-            )
-    batch.result.rejected.sort(key=lambda rejection: rejection.index)
-    return batch.result
+    return batch.commit(actor, employees, channel)
 
 
 def _lock_source(source: str) -> None:
@@ -140,10 +118,10 @@ class _Placed:
 
 
 class _Batch:
-    def __init__(self, source: str, now: dt.datetime) -> None:
+    def __init__(self, source: str, now: dt.datetime, tz: ZoneInfo) -> None:
         self.source = source
         self.now = now
-        self.tz = ZoneInfo(Company.get().timezone)
+        self.tz = tz
         self.result = IngestResult()
         self.items: list[Item] = []
         self.changes: list[tuple] = []  # (action, item, previous row): what the entry covers
@@ -152,16 +130,54 @@ class _Batch:
     # --- reading and resolving, outside the transaction -------------------------------
 
     def read(self, raw_items: Sequence[Mapping]) -> None:
+        """Checks every item; needs no database."""
+        if not isinstance(raw_items, Sequence) or isinstance(raw_items, str | bytes):
+            raise IngestError(_("Send the items as a JSON array."))
+        if len(raw_items) > MAX_ITEMS:
+            raise IngestError(
+                _("Send at most %(max)s items per batch; this one has %(count)s.")
+                % {"max": MAX_ITEMS, "count": len(raw_items)}
+            )
         seen: dict[str, list[int]] = defaultdict(list)
+        tz = self.tz
         for index, raw in enumerate(raw_items):
             try:
                 item = read_item(index, raw, self.now)
             except Reject as fault:
                 self.reject(index, fault.field, fault.code, fault.message)
                 continue
+            if not item.void:
+                local = item.occurred_at.astimezone(tz)
+                item.day, item.month = local.date(), dt.date(local.year, local.month, 1)
+                # The item's part of the change list (see `evidence`), made here, off the
+                # database's critical path.
+                content = [item.employee, item.metric, str(item.value),
+                           item.occurred_at.isoformat(), item.attributes or {}]  # fmt: skip
+                item.content = _dumps(content)[1:-1]
             seen[item.external_id].append(len(self.items))
             self.items.append(item)
         self._reject_duplicates(seen)
+
+    def commit(self, actor, employees, channel: str) -> IngestResult:
+        """Resolves the checked items and applies them in one transaction."""
+        self.resolve(employees)
+        with transaction.atomic():
+            _lock_source(self.source)
+            self.apply()
+            if self.changes:
+                changes, payload = self.evidence(channel)
+                entry = record("metrics.facts.ingested", actor, payload, source=self.source)
+                FactBatch.objects.create(
+                    source=self.source,
+                    channel=channel,
+                    received_at=self.now,
+                    entry_index=entry.index,
+                    counts=self.result.counts(),
+                    changes_sha256=payload["changes_sha256"],
+                    changes=gzip.compress(changes, mtime=0),
+                )
+        self.result.rejected.sort(key=lambda rejection: rejection.index)
+        return self.result
 
     def _reject_duplicates(self, seen: dict[str, list[int]]) -> None:
         twice = {pos for positions in seen.values() if len(positions) > 1 for pos in positions}
@@ -293,7 +309,6 @@ class _Batch:
     def _row(self, item: Item, row_id: int | None) -> store.Row:
         employee_id = self.employee_ids[item.employee]
         moment = item.occurred_at
-        local = moment.astimezone(self.tz)
         newest = self.result.newest_occurred_at
         if newest is None or moment > newest:
             self.result.newest_occurred_at = moment
@@ -302,10 +317,10 @@ class _Batch:
             external_id=item.external_id,
             employee_id=employee_id,
             metric_id=self.metrics[item.metric].pk,
-            org_unit_id=self.placed[employee_id].unit_on(local.date()),
+            org_unit_id=self.placed[employee_id].unit_on(item.day),
             value=item.value,
             occurred_at=moment,
-            month=dt.date(local.year, local.month, 1),
+            month=item.month,
             attributes=item.attributes or {},
             voided=False,
         )
@@ -334,16 +349,17 @@ class _Batch:
             return [numbers[row.employee_id], codes[row.metric_id], str(row.value),
                     row.occurred_at.isoformat(), row.attributes, row.voided]  # fmt: skip
 
+        # [external_id, action, employee, metric, value, occurred_at, attributes, previous]
+        # as compact JSON, put together from the parts `read` made.
         listed = []
         for action, item, was in self.changes:
-            change: list = [item.external_id, action]
+            parts = [_dumps([item.external_id, action])[:-1]]
             if action != "voided":
-                change += [item.employee, item.metric, str(item.value),
-                           item.occurred_at.isoformat(), item.attributes or {}]  # fmt: skip
+                parts.append(item.content)
             if was is not None:
-                change.append(state(was))
-            listed.append(change)
-        changes = json.dumps(listed, ensure_ascii=False, separators=(",", ":")).encode()
+                parts.append(_dumps(state(was)))
+            listed.append(",".join(parts) + "]")
+        changes = ("[" + ",".join(listed) + "]").encode()
         payload = {
             "source": self.source,
             "channel": channel,

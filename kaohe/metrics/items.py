@@ -60,6 +60,11 @@ class Item:
     value: Decimal = Decimal(0)
     occurred_at: dt.datetime = EARLIEST
     attributes: dict | None = None
+    # Set by the ingest path: the local day and month of occurred_at, and the item's
+    # content as a JSON fragment for the change list.
+    day: dt.date | None = None
+    month: dt.date | None = None
+    content: str = ""
 
 
 def read_item(index: int, raw, now: dt.datetime) -> Item:

@@ -109,10 +109,14 @@ class Fact(models.Model):
     id = models.BigAutoField(primary_key=True)
     source = models.CharField(max_length=40)
     external_id = models.CharField(max_length=200)
-    employee = models.ForeignKey(Employee, models.PROTECT, related_name="facts")
-    metric = models.ForeignKey(Metric, models.PROTECT, related_name="facts")
+    # No single-column indexes on the keys: the composite index below serves lookups by
+    # employee, and every index costs the bulk ingest at millions of rows. Employees,
+    # metrics and units are never deleted (they are closed or deactivated), so PROTECT's
+    # lookup by metric or unit does not need one either.
+    employee = models.ForeignKey(Employee, models.PROTECT, related_name="facts", db_index=False)
+    metric = models.ForeignKey(Metric, models.PROTECT, related_name="facts", db_index=False)
     # Where the employee stood when the fact occurred (a transfer mid-month splits a month).
-    org_unit = models.ForeignKey(OrgUnit, models.PROTECT, related_name="+")
+    org_unit = models.ForeignKey(OrgUnit, models.PROTECT, related_name="+", db_index=False)
     value = models.DecimalField(max_digits=VALUE_DIGITS, decimal_places=VALUE_PLACES)
     occurred_at = models.DateTimeField()
     # The first day of the month occurred_at falls in, in the company's timezone.
@@ -141,10 +145,12 @@ class Actual(models.Model):
     """The running aggregate of one employee's facts of one metric in one month and unit."""
 
     id = models.BigAutoField(primary_key=True)
-    employee = models.ForeignKey(Employee, models.PROTECT, related_name="actuals")
-    metric = models.ForeignKey(Metric, models.PROTECT, related_name="actuals")
+    # The cell's unique constraint and the (org_unit, month) index serve every lookup; see
+    # Fact for why the keys have no single-column indexes.
+    employee = models.ForeignKey(Employee, models.PROTECT, related_name="actuals", db_index=False)
+    metric = models.ForeignKey(Metric, models.PROTECT, related_name="actuals", db_index=False)
     month = models.DateField()
-    org_unit = models.ForeignKey(OrgUnit, models.PROTECT, related_name="+")
+    org_unit = models.ForeignKey(OrgUnit, models.PROTECT, related_name="+", db_index=False)
     # The sum of the values in ten-thousandths (value * 10**VALUE_PLACES): an integer, so
     # that both databases add deltas exactly in SQL (SQLite has no exact decimal type).
     total_e4 = models.BigIntegerField()

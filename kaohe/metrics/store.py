@@ -107,6 +107,11 @@ _INSERTED = ("source", "external_id", "employee_id", "metric_id", "org_unit_id",
              "updated_at")  # fmt: skip
 
 
+# The binary COPY's column types (attributes travel as a dict, dumped as jsonb).
+_FACT_TYPES = ["text", "text", "int8", "int8", "int8", "numeric", "timestamptz", "date",
+               "jsonb", "bool", "timestamptz", "timestamptz"]  # fmt: skip
+
+
 def insert(source: str, rows: list[Row], now: dt.datetime) -> None:
     if not rows:
         return
@@ -121,9 +126,13 @@ def insert(source: str, rows: list[Row], now: dt.datetime) -> None:
     )  # fmt: skip
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in values:
-                    copy.write_row(row)
+            binary = f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
+            with cursor.cursor.copy(binary) as copy:
+                copy.set_types(_FACT_TYPES)
+                for r in rows:
+                    copy.write_row((source, r.external_id, r.employee_id, r.metric_id,
+                                    r.org_unit_id, r.value, r.occurred_at, r.month,
+                                    r.attributes, r.voided, now, now))  # fmt: skip
             return
         marks = ", ".join(["%s"] * len(_INSERTED))
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(values))  # noqa: S608
@@ -202,8 +211,14 @@ def add_to_actuals(deltas: dict[tuple, Delta], now: dt.datetime) -> None:
 def _upsert(rows: list[tuple]) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            columns = [list(column) for column in zip(*rows, strict=True)]
-            cursor.execute(_upsert_sql(0), columns)
+            # COPY into a session's scratch table, then one upsert from it: cheaper than
+            # passing arrays, whose adaptation runs in Python.
+            cursor.execute(_DELTAS_TABLE)
+            with cursor.cursor.copy(f"COPY {_DELTAS} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(_DELTA_TYPES)
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(_upsert_sql(0))
         else:
             per_statement = max(1, (connection.features.max_query_params or 999) // len(_ACTUAL))
             for start in range(0, len(rows), per_statement):
@@ -211,19 +226,27 @@ def _upsert(rows: list[tuple]) -> None:
                 cursor.execute(_upsert_sql(len(chunk)), [value for row in chunk for value in row])
 
 
-# On PostgreSQL the rows travel as one array per column.
-_UNNEST = (
-    "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::date[], %s::bigint[], %s::bigint[], "
-    "%s::integer[], %s::timestamptz[], %s::numeric[], %s::timestamptz[])"
+# On PostgreSQL the rows travel by COPY through a temporary table of the session, emptied
+# before each use; its rows are upserted in key order.
+_DELTAS = "kaohe_actual_deltas"
+_DELTA_TYPES = ["int8", "int8", "date", "int8", "int8", "int4", "timestamptz", "numeric",
+                "timestamptz"]  # fmt: skip
+_DELTAS_TABLE = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_DELTAS} (employee_id bigint, metric_id bigint, "
+    "month date, org_unit_id bigint, total_e4 bigint, count integer, latest_at timestamptz, "
+    "latest_value numeric, updated_at timestamptz) ON COMMIT DELETE ROWS; "
+    # Empty also inside a longer transaction (several batches in one, as in tests).
+    f"TRUNCATE {_DELTAS}"
 )
+_FROM_DELTAS = f"SELECT * FROM {_DELTAS} ORDER BY employee_id, metric_id, month, org_unit_id"  # noqa: S608
 
 
 def _upsert_sql(rows: int) -> str:
-    """The upsert of `rows` rows of VALUES; of arrays (`_UNNEST`) when rows is 0."""
+    """The upsert of `rows` rows of VALUES; of the COPY table (`_DELTAS`) when rows is 0."""
     q = connection.ops.quote_name
     table = q(Actual._meta.db_table)
     marks = "(" + ", ".join(["%s"] * len(_ACTUAL)) + ")"
-    source = _UNNEST if rows == 0 else f"VALUES {', '.join([marks] * rows)}"
+    source = _FROM_DELTAS if rows == 0 else f"VALUES {', '.join([marks] * rows)}"
     newer = (
         f"excluded.latest_at IS NOT NULL AND "
         f"({table}.latest_at IS NULL OR excluded.latest_at >= {table}.latest_at)"
