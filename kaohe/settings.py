@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "kaohe.metrics",
     "kaohe.integrations",
     "kaohe.notify",
+    "kaohe.pips",
     "kaohe.alerts",
     "kaohe.front",
     "kaohe.cli",

@@ -30,6 +30,7 @@ from kaohe.lib import clock
 from kaohe.metrics import store
 from kaohe.metrics.items import Item, Reject, Rejection, read_item
 from kaohe.metrics.models import Aggregation, FactBatch, Metric
+from kaohe.metrics.signals import facts_changed
 from kaohe.org.evidence import record
 from kaohe.org.models import Company, Employee
 
@@ -175,6 +176,11 @@ class _Batch:
                     counts=self.result.counts(),
                     changes_sha256=payload["changes_sha256"],
                     changes=gzip.compress(changes, mtime=0),
+                )
+            if self.result.employees:
+                ids = sorted(self.result.employees)
+                transaction.on_commit(
+                    lambda: facts_changed.send(sender=_Batch, employee_ids=ids), robust=True
                 )
         self.result.rejected.sort(key=lambda rejection: rejection.index)
         return self.result

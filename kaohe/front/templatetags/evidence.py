@@ -42,6 +42,12 @@ KIND_LABELS = {
     "notify.robot.changed": _("Group robot changed"),
     "notify.endpoint.created": _("Webhook endpoint added"),
     "notify.endpoint.changed": _("Webhook endpoint changed"),
+    "alerts.rule.saved": _("Warning rule saved"),
+    "alerts.alert.raised": _("Warning raised"),
+    "alerts.alert.notified": _("Warning sent to its recipients"),
+    "alerts.alert.acknowledged": _("Warning acknowledged"),
+    "alerts.alert.escalated": _("Warning escalated"),
+    "alerts.alert.resolved": _("Warning resolved"),
 }
 
 

@@ -85,6 +85,19 @@ MATRIX = {
     "settings/sources/<str:code>/pull/reset/": ("denied_to_both", ["post"]),
     "settings/deliveries/": ("denied_to_both", ["get"]),
     "settings/deliveries/<int:delivery_id>/": ("denied_to_both", ["get"]),
+    # Notifications: everyone's own inbox and preferences; the rest is the HR admin's.
+    "inbox/": ("filtered", ["get"]),
+    "inbox/read-all/": ("filtered", ["post"]),
+    "inbox/<uuid:notification_id>/read/": ("denied", ["post"]),
+    "me/notifications/": ("filtered", ["get", "post"]),
+    "settings/notifications/": ("denied_to_both", ["get"]),
+    "settings/notifications/robots/new/": ("denied_to_both", ["get", "post"]),
+    "settings/notifications/robots/<int:robot_id>/": ("denied_to_both", ["get", "post"]),
+    "settings/notifications/robots/<int:robot_id>/test/": ("denied_to_both", ["post"]),
+    "settings/notifications/webhooks/new/": ("denied_to_both", ["get", "post"]),
+    "settings/notifications/webhooks/<int:endpoint_id>/": ("denied_to_both", ["get", "post"]),
+    "settings/notifications/webhooks/<int:endpoint_id>/test/": ("denied_to_both", ["post"]),
+    "settings/notifications/deliveries/<int:delivery_id>/retry/": ("denied_to_both", ["post"]),
 }
 AMY_MARKERS = ("艾米", "E0003", "e0003@example.com", "华东", "私密")
 
@@ -113,6 +126,9 @@ def concrete(route: str, key_id, entry: int = 0) -> str:
         .replace("<str:code>", "sales_amount")
         .replace("<source>", "attendance")
         .replace("<int:delivery_id>", "1")
+        .replace("<uuid:notification_id>", str(key_id))
+        .replace("<int:robot_id>", "1")
+        .replace("<int:endpoint_id>", "1")
     )
     return "/" + url
 

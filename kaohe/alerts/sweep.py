@@ -1,0 +1,200 @@
+"""Turning findings into alerts: the scheduled sweep, the re-evaluation after new facts,
+and `kaohe sweep --as-of DATE`.
+
+Idempotent by construction: an alert is unique per (rule, subject, period), a subject with
+an unresolved alert of the rule gets no second one, and a rule's alerts are raised under a
+lock on the rule's row, so several workers (PostgreSQL) or a re-run change nothing. A
+subject the rule no longer finds has its open alert resolved. The ledger entries of the
+alerts raised are appended in bulk; the recipients are told afterwards by the worker
+(`deliver_task`), so a sweep over 100,000 people does not wait on sending.
+"""
+
+import datetime as dt
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+
+from kaohe.alerts.actions import escalate, resolve
+from kaohe.alerts.kinds import EVENT_KINDS, Finding, Spec, evaluate
+from kaohe.alerts.models import OPEN_STATUSES, UNRESOLVED, Alert, Rule, Status
+from kaohe.ledger import bulk
+from kaohe.ledger.tasks import checkpoint_task
+from kaohe.lib import clock
+from kaohe.org.models import Company
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepResult:
+    raised: list[int] = field(default_factory=list)  # alert ids
+    resolved: int = 0
+    escalated: int = 0
+    rules: int = 0
+
+    def add(self, other: "SweepResult") -> None:
+        self.raised += other.raised
+        self.resolved += other.resolved
+        self.escalated += other.escalated
+        self.rules += other.rules
+
+
+def active_rules(now: dt.datetime, kinds: Collection[str] | None = None):
+    today = now.astimezone(ZoneInfo(Company.get().timezone)).date()
+    rules = Rule.objects.filter(active=True).prefetch_related("scope_units")
+    if kinds is not None:
+        rules = rules.filter(kind__in=list(kinds))
+    return [
+        rule
+        for rule in rules.order_by("code")
+        if (rule.active_from is None or rule.active_from <= today)
+        and (rule.active_until is None or today <= rule.active_until)
+    ]
+
+
+def sweep(
+    now: dt.datetime | None = None,
+    employee_ids: Collection[int] | None = None,
+    kinds: Collection[str] | None = None,
+    deliver: bool = True,
+) -> SweepResult:
+    """Evaluates every active rule (of `kinds`) at `now`, for `employee_ids` or everyone;
+    raises, resolves and escalates. Returns what changed."""
+    now = now or clock.now()
+    result = SweepResult()
+    for rule in active_rules(now, kinds):
+        result.add(sweep_rule(rule, now, employee_ids))
+    if employee_ids is None:
+        result.escalated = escalate_due(now)
+    if result.raised and deliver:
+        from kaohe.alerts.tasks import deliver_task
+
+        ids = list(result.raised)
+        transaction.on_commit(lambda: deliver_task.enqueue(ids))
+    return result
+
+
+def sweep_rule(
+    rule: Rule, now: dt.datetime, employee_ids: Collection[int] | None = None
+) -> SweepResult:
+    findings = evaluate(Spec.of(rule), now, employee_ids)
+    with transaction.atomic():
+        # One sweep of a rule at a time: the row lock orders concurrent workers.
+        Rule.objects.select_for_update().filter(pk=rule.pk).first()
+        result = _apply(rule, findings, now, employee_ids)
+    result.rules = 1
+    return result
+
+
+def _apply(rule, findings: list[Finding], now, employee_ids) -> SweepResult:
+    result = SweepResult()
+    alerts = Alert.objects.filter(rule=rule)
+    subjects = {f.subject for f in findings}
+    unresolved = {
+        alert.subject: alert
+        for alert in alerts.filter(status__in=UNRESOLVED).select_related("employee", "rule")
+    }
+    taken = set(
+        alerts.filter(subject__in=list(subjects)).values_list("subject", "period")
+    ) if subjects else set()  # fmt: skip
+    cooling = _cooling(rule, subjects, now)
+    new = [
+        Alert(
+            rule=rule,
+            rule_version=rule.version,
+            employee_id=f.employee_id,
+            subject=f.subject,
+            period=f.period,
+            level=rule.level,
+            status=Status.RAISED,
+            figures=f.figures,
+            raised_at=now,
+        )
+        for f in findings
+        if f.subject not in unresolved
+        and (f.subject, f.period) not in taken
+        and f.subject not in cooling
+    ]
+    if new:
+        created = Alert.objects.bulk_create(new, batch_size=1000)
+        result.raised = [alert.pk for alert in created]
+        _record_raised(rule, created)
+    evaluated = _evaluated_subjects(rule, employee_ids, unresolved)
+    for subject, alert in unresolved.items():
+        if subject not in subjects and subject in evaluated:
+            resolve(alert, "condition no longer holds", now=now)
+            result.resolved += 1
+    return result
+
+
+def _cooling(rule: Rule, subjects: set[str], now: dt.datetime) -> set[str]:
+    """Subjects whose last alert of the rule was resolved within the cooldown."""
+    if not rule.cooldown_days or not subjects:
+        return set()
+    since = now - dt.timedelta(days=rule.cooldown_days)
+    recent = Alert.objects.filter(
+        rule=rule, subject__in=list(subjects), resolved_at__gte=since
+    ).values_list("subject", flat=True)
+    return set(recent)
+
+
+def _evaluated_subjects(rule, employee_ids, unresolved: dict[str, Alert]) -> set[str]:
+    """The subjects whose open alerts this evaluation may resolve: all of them after a full
+    sweep; after new facts, only those of the employees looked at."""
+    if employee_ids is None:
+        return set(unresolved)
+    ids = set(employee_ids)
+    return {s for s, alert in unresolved.items() if alert.employee_id in ids}
+
+
+def _record_raised(rule: Rule, alerts: list[Alert]) -> None:
+    """One ledger entry per alert raised, appended in bulk (one lock, few statements)."""
+    items = (
+        (
+            "alerts.alert.raised",
+            {
+                **({"employee": a.subject} if a.employee_id else {"source": a.subject}),
+                "alert": str(a.pk),
+            },
+            "system",
+            {
+                "alert": a.pk,
+                "rule": rule.code,
+                "rule_version": a.rule_version,
+                "level": a.level,
+                "period": a.period,
+                "figures": a.figures,
+            },
+        )
+        for a in alerts
+    )
+    bulk.append_many(items)
+    transaction.on_commit(checkpoint_task.enqueue)
+
+
+def escalate_due(now: dt.datetime) -> int:
+    """Escalates once each open, unacknowledged alert older than its rule allows."""
+    count = 0
+    rules = Rule.objects.filter(escalate_after_days__isnull=False)
+    for rule in rules:
+        cutoff = now - dt.timedelta(days=rule.escalate_after_days)
+        due = Alert.objects.filter(
+            rule=rule,
+            status__in=[s for s in OPEN_STATUSES if s != Status.ESCALATED],
+            raised_at__lte=cutoff,
+        ).select_related("rule", "employee")
+        for alert in due:
+            with transaction.atomic():
+                locked = Alert.objects.select_for_update().filter(pk=alert.pk, status=alert.status)
+                if locked.exists():
+                    escalate(alert, now)
+                    count += 1
+    return count
+
+
+def reevaluate(employee_ids: Collection[int], now: dt.datetime | None = None) -> SweepResult:
+    """After new facts: the rules that depend on figures, for those employees only."""
+    return sweep(now, employee_ids=employee_ids, kinds=EVENT_KINDS)

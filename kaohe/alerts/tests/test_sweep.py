@@ -1,0 +1,213 @@
+"""The sweep and the standard kinds, from the reference story: Amy (sales representative in
+East Sales, manager Mike, whose manager is Dora; HR partner Hazel) sells well below her
+monthly target in January and February 2026."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+import time_machine
+
+from kaohe.alerts.actions import do_acknowledge, do_save_rule
+from kaohe.alerts.kinds import Spec, evaluate
+from kaohe.alerts.models import Alert, Kind, Level, Status
+from kaohe.alerts.sweep import sweep
+from kaohe.alerts.tasks import deliver_task
+from kaohe.ledger.models import Entry
+from kaohe.metrics.actions import ItemSpec, do_draft_agreement, do_publish_agreement, do_set_items
+from kaohe.metrics.ingest import ingest_facts
+from kaohe.metrics.testing import make_sales_metrics
+from kaohe.notify.models import Notification
+from kaohe.org.actions import ActionError
+from kaohe.pips.models import Plan, Task
+
+pytestmark = pytest.mark.django_db
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
+
+
+@pytest.fixture
+def m(cast):
+    from kaohe.integrations.models import Source
+    from kaohe.lib import clock
+
+    Source.objects.create(code="crm", name="CRM", created_at=clock.now())
+    return make_sales_metrics()
+
+
+def agree(cast, period, target, employee=None):
+    employee = employee or cast.amy
+    with time_machine.travel(at("2025-12-20T10:00:00"), tick=False):
+        version = do_draft_agreement(cast.ada, employee, period)
+        do_set_items(cast.ada, version, [ItemSpec(_metric("sales_amount"), target, 100)])
+        return do_publish_agreement(cast.ada, version)
+
+
+def _metric(code):
+    from kaohe.metrics.models import Metric
+
+    return Metric.objects.get(code=code)
+
+
+def sell(employee, month: int, amount: str, n: int = 0):
+    with time_machine.travel(at("2026-04-01T09:00:00"), tick=False):
+        result = ingest_facts(
+            "crm",
+            [
+                {
+                    "external_id": f"D-{employee.employee_no}-{month}-{n}",
+                    "employee": employee.employee_no,
+                    "metric": "sales_amount",
+                    "value": amount,
+                    "occurred_at": f"2026-{month:02d}-10T10:00:00+08:00",
+                }
+            ],
+            None,
+        )
+        assert result.created == 1, result.rejected
+
+
+def below_rule(cast, **overrides):
+    data = {
+        "code": "below-80-2m",
+        "name": "连续两个月未达成目标80%",
+        "kind": Kind.ATTAINMENT,
+        "params": {"metric": "sales_amount", "threshold": "80", "periods": 2},
+        "level": Level.LEVEL1,
+        "recipients": {"hr": True, "managers": 1},
+        "channels": ["inbox"],
+        **overrides,
+    }
+    with time_machine.travel(at("2026-01-02T09:00:00"), tick=False):
+        return do_save_rule(cast.ada, None, data)
+
+
+def test_two_complete_months_below_80_percent_raise_one_level_1_alert(cast, m):
+    agree(cast, "2026-Q1", "300000")  # 100,000 a month
+    rule = below_rule(cast)
+    sell(cast.amy, 1, "50000")
+    sell(cast.amy, 2, "70000")
+    sell(cast.olga, 1, "10")  # no agreement: nothing to judge
+    with time_machine.travel(at("2026-03-05T09:00:00"), tick=False):
+        result = sweep()
+    alert = Alert.objects.get()
+    assert result.raised == [alert.pk]
+    assert (alert.rule, alert.employee, alert.period) == (rule, cast.amy, "2026-02")
+    assert alert.level == Level.LEVEL1 and alert.status == Status.RAISED
+    assert alert.figures["attainment"] == ["50.00", "70.00"]
+    assert Entry.objects.filter(kind="alerts.alert.raised", employee_no="E0003").count() == 1
+
+
+def test_the_running_month_never_counts_and_a_rerun_changes_nothing(cast, m):
+    agree(cast, "2026-Q1", "300000")
+    below_rule(cast)
+    sell(cast.amy, 2, "10")
+    with time_machine.travel(at("2026-02-27T09:00:00"), tick=False):
+        # January (nothing sold) is complete, February still runs: one month only.
+        assert sweep().raised == []
+    with time_machine.travel(at("2026-03-01T00:30:00"), tick=False):
+        assert len(sweep().raised) == 1
+        entries = Entry.objects.count()
+        again = sweep()
+    assert again.raised == [] and again.resolved == 0
+    assert Alert.objects.count() == 1 and Entry.objects.count() == entries
+
+
+def test_a_recovered_employee_has_the_alert_resolved_and_no_new_one_while_open(cast, m):
+    agree(cast, "2026-Q1", "300000")
+    below_rule(cast)
+    with time_machine.travel(at("2026-03-02T09:00:00"), tick=False):
+        sweep()
+    alert = Alert.objects.get()
+    sell(cast.amy, 2, "100000")  # a late deal lifts February to 100%
+    with time_machine.travel(at("2026-03-03T09:00:00"), tick=False):
+        result = sweep()
+    alert.refresh_from_db()
+    assert result.resolved == 1 and alert.status == Status.RESOLVED
+
+
+def test_the_recipients_are_told_after_commit_and_may_acknowledge(cast, m):
+    agree(cast, "2026-Q1", "300000")
+    below_rule(cast)
+    with time_machine.travel(at("2026-03-02T09:00:00"), tick=False):
+        ids = sweep(deliver=False).raised
+        deliver_task.call(ids)
+    alert = Alert.objects.get()
+    assert alert.status == Status.NOTIFIED
+    told = set(Notification.objects.values_list("user__username", flat=True))
+    assert told == {"hazel", "mike"}  # HR partner of East, the manager one level up
+    with pytest.raises(ActionError):
+        do_acknowledge(cast.olga.user, alert, "不关我的事")
+    with pytest.raises(ActionError):
+        do_acknowledge(cast.harry, alert, "other unit")
+    do_acknowledge(cast.mike.user, alert, "已约谈，制定改进计划")
+    alert.refresh_from_db()
+    assert alert.status == Status.ACKNOWLEDGED and alert.acknowledged_by == cast.mike.user
+
+
+def test_unacknowledged_alerts_escalate_once_to_the_next_level_and_manager(cast, m):
+    agree(cast, "2026-Q1", "300000")
+    below_rule(cast, escalate_after_days=5, escalate_to=Level.LEVEL2, escalate_managers=1)
+    with time_machine.travel(at("2026-03-02T09:00:00"), tick=False):
+        deliver_task.call(sweep(deliver=False).raised)
+    with time_machine.travel(at("2026-03-08T09:00:00"), tick=False):
+        assert sweep().escalated == 1
+        assert sweep().escalated == 0
+    alert = Alert.objects.get()
+    assert (alert.status, alert.level, alert.escalations) == (Status.ESCALATED, Level.LEVEL2, 1)
+    assert Notification.objects.filter(user=cast.dora.user).exists()  # the next manager up
+
+
+def test_an_unacknowledged_target_agreement_is_chased_after_3_working_days(cast, m):
+    """Published on Wednesday 2026-09-30: the National Day holiday (10-01..07) does not
+    count, Saturday 10-10 is a make-up working day, so the deadline ends with 10-10."""
+    with time_machine.travel(at("2026-09-30T15:00:00"), tick=False):
+        version = do_draft_agreement(cast.hazel, cast.amy, "2026-Q4")
+        do_set_items(cast.hazel, version, [ItemSpec(_metric("sales_amount"), "90000", 100)])
+        do_publish_agreement(cast.hazel, version)
+    spec = Spec(Kind.UNCONFIRMED, {"days": 3, "day_kind": "working"})
+    assert evaluate(spec, at("2026-10-10T23:00:00")) == []
+    found = evaluate(spec, at("2026-10-11T00:00:01"))
+    assert [f.subject for f in found] == ["E0003"]
+    assert found[0].period == f"agreement:{version.pk}"
+
+
+def test_an_overdue_improvement_task_is_found_after_10_days(cast, m):
+    now = at("2026-05-20T09:00:00")
+    plan = Plan.objects.create(
+        employee=cast.amy, title="PIP", starts_on=dt.date(2026, 4, 1),
+        due_on=dt.date(2026, 6, 30), created_at=now,
+    )  # fmt: skip
+    Task.objects.create(plan=plan, title="拜访10家客户", due_on=dt.date(2026, 5, 10))
+    spec = Spec(Kind.PIP_OVERDUE, {"days": 10, "day_kind": "calendar"})
+    assert evaluate(spec, at("2026-05-19T09:00:00")) == []
+    assert [f.period for f in evaluate(spec, now)] == [f"pip-task:{plan.tasks.get().pk}"]
+
+
+def test_a_silent_source_is_reported_once_per_silence(cast, m):
+    from kaohe.integrations.models import Source
+
+    Source.objects.filter(code="crm").update(created_at=at("2026-03-01T00:00:00"))
+    spec = Spec(Kind.SOURCE_SILENT, {"hours": 24})
+    assert evaluate(spec, at("2026-03-01T23:00:00")) == []
+    found = evaluate(spec, at("2026-03-02T01:00:00"))
+    assert [(f.subject, f.employee_id) for f in found] == [("source:crm", None)]
+
+
+def test_the_scope_limits_whom_a_rule_watches(cast, m):
+    agree(cast, "2026-Q1", "300000")
+    agree(cast, "2026-Q1", "300000", employee=cast.olga)
+    spec = Spec(Kind.ATTAINMENT, {"metric": "sales_amount", "threshold": "80", "periods": 2},
+                unit_ids=[cast.south.pk])  # fmt: skip
+    found = evaluate(spec, at("2026-03-02T09:00:00"))
+    assert [f.subject for f in found] == ["E0004"]
+    weighted = Spec(Kind.ATTAINMENT, {"metric": "", "threshold": "80", "periods": 2})
+    assert {f.subject for f in evaluate(weighted, at("2026-03-02T09:00:00"))} == {
+        "E0003",
+        "E0004",
+    }
+    assert Decimal(evaluate(weighted, at("2026-03-02T09:00:00"))[0].figures["attainment"][0]) == 0
