@@ -106,3 +106,21 @@ def screenshot(request):
         return path
 
     return take
+
+
+@pytest.fixture(autouse=True)
+def _official_schedule_up_to_2026(monkeypatch):
+    """The tests are written against chinesecalendar 1.11, which knows the official working
+    days up to 2026: a later release that knows 2027 must not turn the tests of the
+    estimated fallback (2027) into tests of the official schedule."""
+    from kaohe.lib import workdays
+
+    official = workdays._official_rest_days
+
+    def up_to_2026(year: int):
+        return official(year) if year <= 2026 else None
+
+    workdays.base_rest_days.cache_clear()
+    monkeypatch.setattr(workdays, "_official_rest_days", up_to_2026)
+    yield
+    workdays.base_rest_days.cache_clear()
