@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from kaohe.alerts.api import router as alerts_router
 from kaohe.integrations.api import router as facts_router
 from kaohe.integrations.hooks import router as hooks_router
 from kaohe.lib.problem import (
@@ -94,6 +95,7 @@ api.add_router("", evidence_router)
 api.add_router("", targets_router)
 api.add_router("", facts_router)
 api.add_router("", hooks_router)
+api.add_router("", alerts_router)
 
 
 @api.exception_handler(ProblemError)

@@ -40,6 +40,7 @@ MATRIX = {
     "api/v1/ledger/consistency": ("filtered", ["get"]),
     # Signed webhooks: without the source's signature every caller gets 401.
     "api/v1/hooks/<source>": ("filtered", ["post"]),
+    "api/v1/alerts": ("filtered", ["get"]),
     "": ("open", ["get"]),
     "login/": ("open", ["get"]),
     "logout/": ("open", ["post"]),
