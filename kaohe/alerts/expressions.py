@@ -446,7 +446,11 @@ def evaluate_rule(spec, params: dict, now: dt.datetime, tz, people) -> list:
 
 
 def _first_line(fault: CELEvalError) -> str:
+    """Why the evaluation failed, for the log and the preview: most often a null figure
+    (a month without agreement or data) in a comparison."""
     text = str(fault.args[0]) if fault.args else str(fault)
+    if "NoneType" in text or "NullType" in text:
+        return _("a figure is null (no target or no data that month)")
     return text.splitlines()[0][:200]
 
 

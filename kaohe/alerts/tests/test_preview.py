@@ -1,0 +1,92 @@
+"""The preview and backtest of a rule not yet saved, over the reference story: Amy's Q1 2026
+agreement is 100,000 a month; she sells 50,000 in January, 70,000 in February, nothing
+in March."""
+
+import datetime as dt
+import re
+
+import pytest
+import time_machine
+
+from kaohe.alerts.kinds import Spec
+from kaohe.alerts.models import Alert, Kind
+from kaohe.alerts.preview import month_ends, preview
+from kaohe.alerts.tests.story import agree, at, sales_metrics, sell
+from kaohe.ledger.models import Entry
+from kaohe.lib import clock
+from kaohe.notify.models import Notification
+
+pytestmark = pytest.mark.django_db
+
+BELOW = Spec(Kind.ATTAINMENT, {"metric": "", "threshold": "80", "periods": 2})
+
+
+@pytest.fixture
+def story(cast):
+    sales_metrics()
+    agree(cast, cast.amy)
+    sell(cast.amy, 1, "50000")
+    sell(cast.amy, 2, "70000")
+    return cast
+
+
+def run(spec: Spec, when: str):
+    with time_machine.travel(at(when), tick=False):
+        return preview(spec, clock.now())
+
+
+def test_a_backtest_over_2026_finds_amy_in_march_and_april(story):
+    result = run(BELOW, "2027-01-05T09:00:00")
+    assert [m.label for m in result.months] == [f"2026-{n:02d}" for n in range(1, 13)]
+    flagged = {m.label: [f.subject for f in m.employees] for m in result.months if m.count}
+    assert flagged == {"2026-03": ["E0003"], "2026-04": ["E0003"]}
+    march = result.months[2].employees[0]
+    assert (march.name, march.unit, march.period) == ("艾米", "华东销售部", "2026-02")
+    assert march.figures["attainment"] == ["50.00", "70.00"]
+    assert result.today == [] and result.population == 4 and result.warnings == []
+
+
+def test_today_lists_whom_the_rule_flags_now_with_name_and_unit(story):
+    result = run(BELOW, "2026-03-05T09:00:00")
+    assert [(f.subject, f.name, f.unit) for f in result.today] == [("E0003", "艾米", "华东销售部")]
+    assert result.months[-1].label == "2026-02" and result.months[-1].count == 0
+
+
+def test_the_month_ends_are_the_last_instants_of_each_month_in_the_company_timezone(cast):
+    ends = month_ends(at("2026-03-01T00:00:00"), 2)
+    assert [label for label, _moment in ends] == ["2026-01", "2026-02"]
+    assert ends[-1][1] == at("2026-03-01T00:00:00") - dt.timedelta(microseconds=1)
+
+
+def test_a_preview_writes_nothing(story):
+    counts = (Alert.objects.count(), Entry.objects.count(), Notification.objects.count())
+    run(BELOW, "2027-01-05T09:00:00")
+    run(Spec(Kind.CUSTOM, {"expression": "score[11] < 80"}), "2026-03-05T09:00:00")
+    assert (Alert.objects.count(), Entry.objects.count(), Notification.objects.count()) == counts
+
+
+def test_a_rule_flagging_half_the_scope_or_more_is_warned_about(story):
+    result = run(Spec(Kind.CUSTOM, {"expression": "tenure_days > 0"}), "2026-03-05T09:00:00")
+    assert len(result.today) == 4
+    assert any(re.search(r"100%.*\b4\b|4.*100%", w) for w in result.warnings), result.warnings
+
+
+def test_an_empty_scope_is_warned_about(story):
+    result = run(Spec(Kind.ATTAINMENT, {}, positions=["宇航员"]), "2026-03-05T09:00:00")
+    assert result.population == 0
+    assert any(re.search(r"No one|没有|无人", w) for w in result.warnings)
+
+
+def test_faulty_parameters_come_back_as_errors_and_nothing_is_evaluated(story):
+    result = run(Spec(Kind.ATTAINMENT, {"threshold": "abc", "periods": 99}), "2026-03-05T09:00:00")
+    assert set(result.errors) == {"threshold", "periods"}
+    assert result.today == [] and result.months == []
+    bad = run(Spec(Kind.CUSTOM, {"expression": "score <"}), "2026-03-05T09:00:00")
+    assert re.search(r"column 8|第", bad.errors["expression"])
+
+
+def test_employees_whose_expression_fails_are_counted_not_flagged(story):
+    result = run(Spec(Kind.CUSTOM, {"expression": "score[11] < 80"}), "2026-03-05T09:00:00")
+    assert [f.subject for f in result.today] == ["E0003"]
+    assert result.failures == 3  # Dora, Mike and Olga have no score: null < 80
+    assert any("E000" in w for w in result.warnings)
