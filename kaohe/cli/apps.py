@@ -2,7 +2,8 @@ from django.apps import AppConfig
 
 
 class CliConfig(AppConfig):
-    """Entry points: management commands that may call any app (no models)."""
+    """Entry points: management commands that may call any app; the scheduler's lease is
+    its only model."""
 
     name = "kaohe.cli"
     label = "cli"

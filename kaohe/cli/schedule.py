@@ -7,14 +7,20 @@ this module).
 
 import datetime as dt
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from django.db import DatabaseError
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Q
 from django_tasks import task
 from django_tasks_db.models import DBTaskResult
 
+from kaohe.alerts.tasks import sweep_task
+from kaohe.cli.models import SchedulerLease
 from kaohe.integrations.pull import pull_due_task
 from kaohe.integrations.tasks import purge_deliveries, purge_idempotent_requests
 from kaohe.ledger.tasks import checkpoint_task
@@ -54,21 +60,81 @@ JOBS: tuple[Job, ...] = (
     Job("pull_connectors", dt.timedelta(minutes=1), pull_due_task.enqueue),
     # Sends due notifications: retries after backoff, e-mail held through quiet hours.
     Job("notify_send", dt.timedelta(minutes=1), send_due_task.enqueue),
+    # Every active warning rule for everyone (time-based conditions), then escalations.
+    Job("alerts_sweep", dt.timedelta(minutes=15), sweep_task.enqueue),
 )
+
+
+class Lease:
+    """Leadership among scheduler processes: a row in the database that one holder renews
+    each tick with a conditional UPDATE (holder is me, or the lease has expired) and checks
+    the row count, so it is correct on SQLite and PostgreSQL alike. A standby takes over
+    once the leader has not renewed for `ttl`."""
+
+    def __init__(self, name: str = "scheduler", holder: str | None = None,
+                 ttl: dt.timedelta = dt.timedelta(seconds=90)) -> None:  # fmt: skip
+        self.name, self.ttl = name, ttl
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def hold(self) -> bool:
+        """Takes or renews the lease; True while this process is the leader."""
+        now = clock.now()
+        if self._renew(now):
+            return True
+        try:
+            with transaction.atomic():
+                SchedulerLease.objects.create(
+                    name=self.name, holder=self.holder, expires_at=now + self.ttl
+                )
+        except IntegrityError:  # another process holds it, or created it just now
+            return False
+        return True
+
+    def release(self) -> None:
+        """Lets a standby take over at its next tick (on a clean stop)."""
+        SchedulerLease.objects.filter(name=self.name, holder=self.holder).update(
+            expires_at=clock.now()
+        )
+
+    def _renew(self, now: dt.datetime) -> bool:
+        mine_or_expired = Q(holder=self.holder) | Q(expires_at__lte=now)
+        taken = SchedulerLease.objects.filter(mine_or_expired, name=self.name).update(
+            holder=self.holder, expires_at=now + self.ttl
+        )
+        return taken == 1
 
 
 class Scheduler:
     """Enqueues each job when its interval has passed since it was last enqueued.
 
-    "Last run" is kept in memory, per process: a single scheduler process is assumed for
-    now (leader election through a database lock comes later). So a restart enqueues every
-    job once right away, which is fine while all jobs are idempotent housekeeping.
+    Several scheduler processes may run (one per host, say): with a `lease`, only its
+    holder enqueues, the others stand by and take over when it stops renewing. "Last run"
+    is kept in memory, per process, so a restart or a takeover enqueues every job once right
+    away, which is fine while all jobs are idempotent.
     """
 
-    def __init__(self, jobs: Sequence[Job] = JOBS, monotonic=time.monotonic) -> None:
+    def __init__(
+        self, jobs: Sequence[Job] = JOBS, monotonic=time.monotonic, lease: Lease | None = None
+    ) -> None:
         # A monotonic clock: a wall-clock jump must not skip or repeat jobs.
-        self.jobs, self.monotonic = jobs, monotonic
+        self.jobs, self.monotonic, self.lease = jobs, monotonic, lease
         self.last_run: dict[str, float] = {}
+        self.leading = lease is None
+
+    def lead(self) -> bool:
+        """Whether this process may enqueue now (always, without a lease)."""
+        if self.lease is None:
+            return True
+        try:
+            leading = self.lease.hold()
+        except DatabaseError as exc:  # not migrated yet, or the server is away
+            logger.warning("could not take the scheduler lease (%s); standing by", exc)
+            leading = False
+        if leading != self.leading:
+            logger.info("scheduler %s: %s", self.lease.holder, "leader" if leading else "standby")
+            self.last_run.clear()  # a new leader does not know when the old one ran the jobs
+        self.leading = leading
+        return leading
 
     def due(self) -> list[Job]:
         now = self.monotonic()
@@ -80,7 +146,10 @@ class Scheduler:
         ]
 
     def run_due(self) -> list[tuple[str, bool]]:
-        """Enqueues the due jobs; returns (name, enqueued). A failed job is due again next tick."""
+        """Enqueues the due jobs; returns (name, enqueued). A failed job is due again next tick.
+        A standby enqueues nothing."""
+        if not self.lead():
+            return []
         outcomes = []
         for job in self.due():
             try:

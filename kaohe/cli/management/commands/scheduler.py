@@ -1,16 +1,18 @@
+import datetime as dt
 import signal
 import threading
 
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from kaohe.cli.schedule import JOBS, Scheduler
+from kaohe.cli.schedule import JOBS, Lease, Scheduler
 
 
 class Command(BaseCommand):
     help = (
         "Enqueues the periodic jobs when they are due, every --interval seconds, until "
-        "SIGTERM or Ctrl-C. Run exactly one scheduler (kaohe run starts it)."
+        "SIGTERM or Ctrl-C. Several may run: one leader enqueues (a lease in the database), "
+        "the others stand by and take over when it stops (kaohe run starts one)."
     )
     requires_system_checks = []
 
@@ -21,7 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="run the due jobs once and exit")
 
     def handle(self, *args, interval: float, once: bool, **options):
-        scheduler = Scheduler()
+        # The lease outlives a few ticks, so a slow tick does not hand it over.
+        scheduler = Scheduler(lease=Lease(ttl=dt.timedelta(seconds=max(90.0, 3 * interval))))
         if once:
             self._tick(scheduler)
             return
@@ -35,6 +38,8 @@ class Command(BaseCommand):
             self._tick(scheduler)
             close_old_connections()
             stop.wait(interval)
+        if scheduler.leading:
+            scheduler.lease.release()  # the standby need not wait for the lease to expire
         self.stdout.write("scheduler stopped")
 
     def _tick(self, scheduler: Scheduler) -> None:
