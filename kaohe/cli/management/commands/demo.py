@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from tqdm import tqdm
 
+from kaohe.alerts import demo as alerts_demo
 from kaohe.integrations.actions import do_create_source
 from kaohe.integrations.models import Source
 from kaohe.ledger.checkpoints import make_checkpoint
@@ -77,11 +78,17 @@ class Command(BaseCommand):
             if not Source.objects.filter(code=code).exists():
                 do_create_source(admin, code, name)
         loaded = metrics_demo.load(seed)
-        make_checkpoint()  # only if the log grew
         self.stdout.write(
             f"Metrics: {loaded.metrics} defined, {loaded.agreements} target agreements "
             f"published, {loaded.facts:,} facts new or changed, {loaded.facts_kept:,} already "
             "there."
+        )
+        rules = alerts_demo.load_rules(admin)
+        swept = alerts_demo.sweep_and_tell()
+        make_checkpoint()  # only if the log grew
+        self.stdout.write(
+            f"Warnings: {rules} rules saved, {len(swept.raised)} alerts raised, "
+            f"{swept.resolved} resolved."
         )
 
     def _record(self, spec, employees: int | None, seed: int) -> None:
