@@ -1,16 +1,19 @@
 """Recomputing the whole log from the database: `kaohe ledger verify`.
 
 The entries are recomputed one chunk of 2**CHUNK_LEVEL at a time (`sweep`): each chunk's
-leaves and the perfect subtrees inside it are rebuilt level by level and compared with the
-stored leaf_hash column and nodes, and its entries' columns with their bodies. A large log
-is split into runs of whole chunks recomputed by worker processes, each with its own
-database connection; the chunk roots then go into a TreeBuilder for the levels above, whose
-stored nodes are compared too. Cheap checks flag indexes; the first flagged entry is then
-looked at closely (`diagnose`) to say what happened to it. Finally every checkpoint's root
-is compared with the recomputed root at its size and its signature is checked.
+leaves and the perfect subtrees inside it are rebuilt level by level from the bodies and
+compared with the stored nodes (level 0 holds the leaf hashes). The other columns of an
+entry are computed by the database from its body (`schema` checks that they still are).
+A large log is split into runs of whole chunks recomputed by worker processes and this
+one, each with its own database connection; the chunk roots then go into a TreeBuilder for
+the levels above, whose stored nodes are compared too. Cheap checks flag indexes; the first
+flagged entry is then looked at closely (`diagnose`) to say what happened to it. Finally
+every checkpoint's root is compared with the recomputed root at its size and its signature
+is checked.
 """
 
 import concurrent.futures
+import contextlib
 import datetime as dt
 import logging
 import multiprocessing
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
-from kaohe.ledger import scan, sweep
+from kaohe.ledger import scan, schema, sweep
 from kaohe.ledger.checkpoints import checkpoint_problem
 from kaohe.ledger.diagnosis import Problem, diagnose
 from kaohe.ledger.keys import keys_on_disk, public_keys
@@ -33,7 +36,9 @@ __all__ = ["Problem", "Report", "check_log", "is_canonical", "verify_log"]
 CHUNK_LEVEL = sweep.CHUNK_LEVEL
 # Below this many entries a pass takes less than starting a worker process does.
 PARALLEL_FROM = 1 << 17
-TASKS_PER_JOB = 4  # runs of chunks per worker, so that a slower worker holds up less
+# Runs of chunks per worker: short ones, so that when this process runs out of runs the
+# workers have not taken yet, they have little left (the one in hand and one queued).
+TASKS_PER_JOB = 32
 MAX_JOBS = 8  # each worker is a database connection, and reads compete for the same disk
 logger = logging.getLogger(__name__)
 # The scheduler signs a checkpoint every 5 minutes when the log grew.
@@ -84,12 +89,13 @@ def check_log(deep: bool = False, jobs: int | None = None) -> Report:
     node_problems += _above(roots, wanted, computed)
     flagged = [o.first_bad for o in outcomes if o.first_bad is not None]
     lowest, now = _outside()
-    if lowest is not None:
-        flagged.append(lowest)
+    plain = schema.plain_columns()
+    disagreeing = schema.lowest_disagreeing(plain) if plain else None
+    flagged += [index for index in (lowest, disagreeing) if index is not None]
     problems = []
     if flagged:
         problems.append(diagnose(min(flagged), now, log_id))
-    problems += node_problems[:1]
+    problems += node_problems[:1] + _schema_problems(plain)
     root = merkle.fold([computed[key] for key in merkle.subtrees(0, size)])
     keys, key_problems = _trusted_keys()
     bad = [_checkpoint(cp, size, computed, keys) for cp in checkpoints]
@@ -147,20 +153,39 @@ def _recompute(tasks: list[sweep.Task], jobs: int) -> list[sweep.Outcome]:
         except Exception:  # a worker that cannot start or connect; this process can
             logger.warning("ledger verify: worker processes failed; going on in this one",
                            exc_info=True)  # fmt: skip
-    connection.ensure_connection()
-    reader = sweep.Reader(connection.connection, sweep.Source(connection.vendor, {}, **_tables()))
+    reader = _reader()
     return [sweep.run(task, reader) for task in tasks]
 
 
+def _reader() -> sweep.Reader:
+    connection.ensure_connection()
+    return sweep.Reader(connection.connection, sweep.Source(connection.vendor, {}, **_tables()))
+
+
 def _in_workers(tasks: list[sweep.Task], jobs: int) -> list[sweep.Outcome]:
+    """`jobs - 1` worker processes take the tasks from the first on, while this process
+    takes them from the last on (a task a worker has not picked up yet can be taken back),
+    so that it works too instead of waiting, from before the workers have started."""
     # spawn: a fresh interpreter that imports only `sweep`, not a copy of this process
     # with its open connections and threads.
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(
-        min(jobs, len(tasks)), mp_context=context,
+    pool = concurrent.futures.ProcessPoolExecutor(
+        min(jobs - 1, len(tasks)), mp_context=context,
         initializer=sweep.start_worker, initargs=(_source(),),
-    ) as pool:  # fmt: skip
-        return list(pool.map(sweep.work, tasks))
+    )  # fmt: skip
+    try:
+        futures = [pool.submit(sweep.work, task) for task in tasks]
+        source, here = _source(), {}
+        with contextlib.closing(source.connect()) as db:
+            reader = sweep.Reader(db, source)
+            for number in reversed(range(len(tasks))):
+                if not futures[number].cancel():
+                    break
+                here[number] = sweep.run(tasks[number], reader)
+        return [here[n] if n in here else future.result() for n, future in enumerate(futures)]
+    finally:
+        # The results are in: the workers may exit on their own time.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 # Django's own connection settings that psycopg.connect does not take.
@@ -201,6 +226,14 @@ def _above(roots: list[bytes], wanted: set, computed: dict) -> list[Problem]:
         if (level, index) in wanted:
             computed[level, index] = h
     return problems
+
+
+def _schema_problems(plain: list[str]) -> list[Problem]:
+    if not plain:
+        return []
+    message = (f"the entries' {', '.join(plain)} columns are no longer computed by the "
+               f"database from their bodies: the table's definition was changed")  # fmt: skip
+    return [Problem("schema", message)]
 
 
 def _node_problem(level: int, index: int, missing: bool) -> Problem:

@@ -7,7 +7,7 @@ from itertools import islice
 from django.db import connection, transaction
 
 from kaohe.ledger import body, log, tree
-from kaohe.ledger.models import Entry, Node
+from kaohe.ledger.models import Node
 from kaohe.lib import merkle
 
 Item = tuple[str, dict[str, str], str, dict]  # kind, subject, actor, payload, as for append
@@ -35,13 +35,10 @@ def _append_batch(chunk: list[Item]) -> None:
     builder = merkle.TreeBuilder.resume(first, [edge[key] for key in edge_keys])
     at = log.now_ms()
     entries, nodes = [], []
-    for offset, ((kind, subject, actor, _), prepared) in enumerate(zip(chunk, parts, strict=True)):
+    for offset, prepared in enumerate(parts):
         text = body.assemble(log_id, first + offset, at, prepared)
         leaf = merkle.leaf_hash(text)
-        entry = Entry(index=first + offset, kind=kind, employee_no=subject.get("employee", ""),
-                      subject=prepared.subject.decode(), actor=actor, at=at,
-                      body=text.decode(), leaf_hash=leaf)  # fmt: skip
-        entries.append(log.entry_values(entry))
+        entries.append((first + offset, text.decode()))
         nodes += [(Node.key(level, index), h) for (level, index), h in builder.append(leaf)]
     _insert_rows(entries, nodes)
 

@@ -36,18 +36,13 @@ def append(kind: str, subject: dict[str, str], actor: str, payload: dict, reques
         log_id, index = claim()
         at = now_ms()
         text = body.assemble(log_id, index, at, parts)
-        entry = Entry(
-            index=index,
-            kind=kind,
-            employee_no=subject.get("employee", ""),
-            subject=parts.subject.decode(),
-            actor=actor,
-            at=at,
-            body=text.decode(),
-            leaf_hash=merkle.leaf_hash(text),
-        )
-        _write(entry)
-        entry._state.adding, entry._state.db = False, connection.alias
+        _write(index, text.decode(), merkle.leaf_hash(text))
+    # The columns the database computes from the body, as it computes them.
+    entry = Entry(
+        index=index, body=text.decode(), kind=kind, actor=actor, at=at,
+        employee_no=subject.get("employee", ""), subject=parts.subject.decode(),
+    )  # fmt: skip
+    entry._state.adding, entry._state.db = False, connection.alias
     return entry
 
 
@@ -122,14 +117,8 @@ def _stored(keys: list[int]) -> dict[int, bytes]:
         return dict(cursor.fetchall())
 
 
-ENTRY_COLUMNS = ("index", "kind", "employee_no", "subject", "actor", "at", "body", "leaf_hash")
-
-
-def entry_values(entry: Entry) -> list:
-    return [
-        Entry._meta.get_field(name).get_db_prep_save(getattr(entry, name), connection)
-        for name in ENTRY_COLUMNS
-    ]
+# What an entry's row is written with: the database computes the other columns from the body.
+ENTRY_COLUMNS = ("index", "body")
 
 
 def insert_entry_sql(rows: int = 1) -> str:
@@ -146,16 +135,16 @@ def insert_nodes_sql(rows: int) -> str:
     return f"INSERT INTO {table} (id, hash) VALUES {', '.join(['(%s, %s)'] * rows)}"  # noqa: S608
 
 
-def _write(entry: Entry) -> None:
+def _write(index: int, text: str, leaf: bytes) -> None:
     """Writes the entry, its leaf and every perfect subtree the leaf completes. SQLite runs
     in-process, where queries are cheap: one reads the left siblings, two insert. On
     PostgreSQL, where each is a round trip, one statement does it all (`_CHAIN`)."""
     if connection.vendor == "postgresql":
-        _write_postgresql(entry)
+        _write_postgresql(index, text, leaf)
         return
-    nodes = _completed_nodes(entry.index, entry.leaf_hash)
+    nodes = _completed_nodes(index, leaf)
     with connection.cursor() as cursor:
-        cursor.execute(insert_entry_sql(), entry_values(entry))
+        cursor.execute(insert_entry_sql(), [index, text])
         cursor.execute(insert_nodes_sql(len(nodes)), [value for node in nodes for value in node])
 
 
@@ -177,16 +166,16 @@ INSERT INTO {nodes} (id, hash) SELECT level * {factor} + idx, hash FROM chain RE
 """
 
 
-def _write_postgresql(entry: Entry) -> None:
+def _write_postgresql(index: int, text: str, leaf: bytes) -> None:
     sql = _CHAIN.format(
         insert_entry=insert_entry_sql(),
         nodes=connection.ops.quote_name(Node._meta.db_table),
         factor=NODE_LEVEL_FACTOR,
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*entry_values(entry), entry.index, entry.leaf_hash])
+        cursor.execute(sql, [index, text, index, leaf])
         written = len(cursor.fetchall())
-    if written != _trailing_ones(entry.index) + 1:
+    if written != _trailing_ones(index) + 1:
         raise LookupError("a ledger node is missing; run `kaohe ledger verify`")
 
 

@@ -7,6 +7,8 @@ see an entry is decided where it is shown.
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from kaohe.lib import merkle
+
 # A node's primary key packs (level, index): level * NODE_LEVEL_FACTOR + index.
 NODE_LEVEL_FACTOR = 1 << 56
 
@@ -54,18 +56,79 @@ class LogHead(models.Model):
         ]
 
 
+class RowidField(models.BigIntegerField):
+    """A 64-bit integer primary key that SQLite keeps as the row id (`integer PRIMARY KEY`):
+    rows are stored in key order, and a range of keys is read without a second index."""
+
+    def db_type(self, connection):
+        return "integer" if connection.vendor == "sqlite" else super().db_type(connection)
+
+
+# What a searchable column of an entry is, computed by the database from the body: the
+# body is what the leaf hash covers, so these cannot disagree with it, and the database
+# refuses an UPDATE of them. A body's "at" is RFC 3339 UTC with milliseconds.
+FROM_BODY = {
+    "sqlite": {
+        "kind": "json_extract({body}, '$.kind')",
+        "employee_no": "coalesce(json_extract({body}, '$.subject.employee'), '')",
+        "subject": "json_extract({body}, '$.subject')",
+        "actor": "json_extract({body}, '$.actor')",
+        # Django's SQLite form of a UTC datetime: "YYYY-MM-DD HH:MM:SS.ffffff".
+        "at": "replace(substr(json_extract({body}, '$.at'), 1, 23), 'T', ' ') || '000'",
+    },
+    "postgresql": {
+        "kind": "({body}::json ->> 'kind')",
+        "employee_no": "coalesce({body}::json -> 'subject' ->> 'employee', '')",
+        # json (not jsonb) keeps the value's text as the body has it: canonical JSON.
+        "subject": "({body}::json -> 'subject')::text",
+        "actor": "({body}::json ->> 'actor')",
+        # Casting text to a time depends on settings, so it may not compute a column;
+        # make_timestamp and AT TIME ZONE 'UTC' do not.
+        "at": "(make_timestamp(substr({body}::json ->> 'at', 1, 4)::int, "
+        "substr({body}::json ->> 'at', 6, 2)::int, substr({body}::json ->> 'at', 9, 2)::int, "
+        "substr({body}::json ->> 'at', 12, 2)::int, substr({body}::json ->> 'at', 15, 2)::int, "
+        "substr({body}::json ->> 'at', 18, 6)::float8) AT TIME ZONE 'UTC')",
+    },
+}
+GENERATED_COLUMNS = tuple(FROM_BODY["sqlite"])
+
+
+class FromBody(models.Expression):
+    """The SQL computing the searchable column `part` of an entry from its body; the
+    GeneratedField's output_field types it."""
+
+    conditional = False
+
+    def __init__(self, part: str, output_field=None) -> None:
+        super().__init__(output_field=output_field)
+        self.part = part
+
+    def as_sql(self, compiler, connection):
+        body = connection.ops.quote_name("body")
+        return FROM_BODY[connection.vendor][self.part].format(body=body), []
+
+
+def _from_body(part: str, field: models.Field) -> models.GeneratedField:
+    return models.GeneratedField(
+        expression=FromBody(part), output_field=field, db_persist=True,
+        verbose_name=field.verbose_name,
+    )  # fmt: skip
+
+
 class Entry(AppendOnlyModel):
     """One leaf of the log. `body` is the canonical JSON (RFC 8785) the leaf hash covers;
-    the other columns repeat parts of it for searching and are checked against it."""
+    the other columns are computed from it by the database, for searching. The leaf hash
+    itself is stored once, as the tree's level-0 node."""
 
-    index = models.BigIntegerField(primary_key=True)
-    kind = models.CharField(_("kind"), max_length=64)
-    employee_no = models.CharField(_("employee number"), max_length=32, blank=True)
-    subject = models.CharField(_("subject"), max_length=500)
-    actor = models.CharField(_("actor"), max_length=200)
-    at = models.DateTimeField(_("time"))
+    index = RowidField(primary_key=True)
     body = models.TextField()
-    leaf_hash = models.BinaryField(max_length=32)
+    kind = _from_body("kind", models.CharField(_("kind"), max_length=64))
+    employee_no = _from_body(
+        "employee_no", models.CharField(_("employee number"), max_length=32, blank=True)
+    )
+    subject = _from_body("subject", models.CharField(_("subject"), max_length=500))
+    actor = _from_body("actor", models.CharField(_("actor"), max_length=200))
+    at = _from_body("at", models.DateTimeField(_("time")))
 
     class Meta:
         ordering = ["index"]
@@ -81,6 +144,11 @@ class Entry(AppendOnlyModel):
     def __str__(self) -> str:
         return f"#{self.index} {self.kind}"
 
+    @property
+    def leaf_hash(self) -> bytes:
+        """RFC 9162's leaf hash of the body (the tree stores it as node (0, index))."""
+        return merkle.leaf_hash(self.body.encode())
+
 
 class Node(AppendOnlyModel):
     """The hash of a complete subtree: leaves [index * 2**level, (index + 1) * 2**level).
@@ -89,7 +157,7 @@ class Node(AppendOnlyModel):
     these, fetched in one query.
     """
 
-    id = models.BigIntegerField(primary_key=True)
+    id = RowidField(primary_key=True)
     hash = models.BinaryField(max_length=32)
 
     @staticmethod

@@ -5,6 +5,10 @@ from kaohe.ledger.models import Entry
 
 
 def lowest_outside(size: int) -> int | None:
-    """The lowest index of an entry outside 0 .. size - 1, if any."""
-    rows = Entry.objects.filter(index__lt=0) | Entry.objects.filter(index__gte=size)
-    return rows.order_by("index").values_list("index", flat=True).first()
+    """The lowest index of an entry outside 0 .. size - 1, if any. Two range queries: one
+    with OR would read every entry."""
+    for rows in (Entry.objects.filter(index__lt=0), Entry.objects.filter(index__gte=size)):
+        lowest = rows.order_by("index").values_list("index", flat=True).first()
+        if lowest is not None:
+            return lowest
+    return None

@@ -7,11 +7,11 @@ the verifying process the same code reads through Django's connection, inside it
 transaction.
 
 A chunk is 2**chunk_level entries starting at a multiple of that (the last one may be
-shorter). One
-statement reads its bodies and leaf_hash column, each concatenated into one value (a row
-each costs far more), and finds the lowest entry whose columns disagree with its body; one
-more reads the stored nodes of each of its levels, concatenated. Anything that does not
-match is read again row by row, so that the index or node named is exact.
+shorter). One statement reads its bodies, concatenated into one value (a row each costs
+far more); one more reads the stored nodes of each of its levels (level 0: the leaf
+hashes), concatenated. Anything that does not match is read again row by row, so that the
+index or node named is exact. An entry's other columns are computed by the database from
+its body (see `kaohe.ledger.schema`), so there is nothing else to compare.
 """
 
 import json
@@ -129,27 +129,22 @@ def run(task: Task, reader: "Reader") -> Outcome:
 
 
 def _chunk(reader: "Reader", task: Task, start: int, end: int, outcome: Outcome) -> list:
-    bodies, leaf_column, column_mismatch = reader.entries(start, end, task.log_id)
-    if column_mismatch is not None:
-        outcome.flag(column_mismatch)
-    levels = _fast(reader, bodies, leaf_column, start, end)
+    bodies = reader.entries(start, end)
+    levels = _fast(reader, bodies, start, end)
     if levels is None:
-        # A missing or extra row, a changed leaf_hash column or stored node, a body holding
-        # the separator, or rows that came out of order: read the chunk row by row.
+        # A missing or extra row, a changed body or stored node, a body holding the
+        # separator, or rows that came out of order: read the chunk row by row.
         bodies, levels = _careful(reader, start, end, outcome)
     if end > task.parse_from:
-        _parse(bodies, start, task.parse_from, outcome)
+        _parse(bodies, start, task, outcome)
     return levels
 
 
-def _fast(reader: "Reader", bodies: list, leaf_column: bytes, start: int, end: int):
+def _fast(reader: "Reader", bodies: list, start: int, end: int):
     """The chunk's levels when everything matches as read in bulk, else None."""
     if len(bodies) != end - start:
         return None
-    leaves = merkle.leaf_hashes(bodies)
-    if b"".join(leaves) != leaf_column:
-        return None
-    levels = _levels(leaves)
+    levels = _levels(merkle.leaf_hashes(bodies))
     stored = reader.node_levels(_spans(levels, start))
     if any(found != b"".join(hashes) for found, hashes in zip(stored, levels, strict=True)):
         return None
@@ -158,18 +153,14 @@ def _fast(reader: "Reader", bodies: list, leaf_column: bytes, start: int, end: i
 
 def _careful(reader: "Reader", start: int, end: int, outcome: Outcome):
     """Bodies and levels read row by row: a missing entry is flagged and stands in as
-    MISSING_LEAF, and so is the first whose leaf_hash column or stored leaf node does not
-    match its body; the first stored inner node that does not match is kept."""
+    MISSING_LEAF, and so is the first whose stored leaf node does not match its body; the
+    first stored inner node that does not match is kept."""
     bodies: list[bytes | None] = [None] * (end - start)
-    column = [MISSING_LEAF] * (end - start)
-    for index, body, leaf in reader.entry_rows(start, end):
-        bodies[index - start], column[index - start] = body, leaf
+    for index, body in reader.entry_rows(start, end):
+        bodies[index - start] = body
     if None in bodies:
         outcome.flag(start + bodies.index(None))
-    leaves = merkle.leaf_hashes(bodies, missing=MISSING_LEAF)
-    if (offset := _first_difference(leaves, column)) is not None:
-        outcome.flag(start + offset)
-    levels = _levels(leaves)
+    levels = _levels(merkle.leaf_hashes(bodies, missing=MISSING_LEAF))
     for level, first, count in _spans(levels, start):
         rows = reader.node_rows(level, first, first + count)
         offset = _first_difference(levels[level], [rows.get(first + i) for i in range(count)])
@@ -199,12 +190,21 @@ def _first_difference(a: list, b: list) -> int | None:
     return next((i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y), None)
 
 
-def _parse(bodies: list, start: int, parse_from: int, outcome: Outcome) -> None:
-    for offset in range(max(parse_from - start, 0), len(bodies)):
+def _parse(bodies: list, start: int, task: Task, outcome: Outcome) -> None:
+    """Flags the first body from task.parse_from on that is not canonical JSON naming this
+    log and its own index (no signed checkpoint vouches for those yet)."""
+    for offset in range(max(task.parse_from - start, 0), len(bodies)):
         body = bodies[offset]
-        if body is not None and not is_canonical(body):
+        if body is not None and not (
+            is_canonical(body) and _names(body, task.log_id, start + offset)
+        ):
             outcome.flag(start + offset)
             return
+
+
+def _names(body: bytes, log_id: str, index: int) -> bool:
+    document = json.loads(body)
+    return document.get("log_id") == log_id and document.get("index") == index
 
 
 class Reader:
@@ -229,38 +229,35 @@ class Reader:
         with psycopg.Cursor(self.db) as cursor:
             return cursor.execute(sql, params, binary=True).fetchall()
 
-    def entries(self, start: int, end: int, log_id: str) -> tuple[list[bytes], bytes, int | None]:
-        """(the bodies, the leaf_hash column concatenated, the lowest index whose columns
-        disagree with its body) of the entries start <= index < end, read in bulk. The
-        indexes are unique, so end - start bodies means none is missing."""
-        quoted = json.dumps(log_id)
+    def entries(self, start: int, end: int) -> list[bytes]:
+        """The bodies of the entries start <= index < end, read in bulk; empty when their
+        number is not end - start (the indexes are unique, so then one is missing)."""
         if self.sqlite:
-            (row,) = self._all(_sqlite_entries(self.source), [quoted, start, end])
-            count, joined, leaves, mismatch = row
+            (row,) = self._all(_sqlite_entries(self.source), [start, end])
+            count, joined = row
             bodies = bytes(joined or b"").split(SEPARATOR) if count else []
-            return bodies if count == len(bodies) else [], bytes(leaves or b""), mismatch
-        # PostgreSQL: rows in binary are cheaper than aggregating bytea, and the columns are
-        # compared in a statement of their own.
-        rows = self._all(_pg_entry_rows(self.source), [start, end])
-        (row,) = self._all(_pg_columns(self.source), [start, end, quoted])
-        return [bytes(body) for body, _ in rows], b"".join(leaf for _, leaf in rows), row[0]
+            return bodies if count == len(bodies) else []
+        # PostgreSQL: rows in binary are cheaper than aggregating bytea.
+        return [body for (body,) in self._all(_pg_entry_rows(self.source), [start, end])]
 
-    def entry_rows(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
+    def entry_rows(self, start: int, end: int) -> list[tuple[int, bytes]]:
         body = "CAST(body AS BLOB)" if self.sqlite else "convert_to(body, 'UTF8')"
         i, m = '"index"', self.mark
         sql = (
-            f"SELECT {i}, {body}, leaf_hash FROM {self.source.entries} "  # noqa: S608
+            f"SELECT {i}, {body} FROM {self.source.entries} "  # noqa: S608
             f"WHERE {i} >= {m} AND {i} < {m} ORDER BY {i}"
         )
-        return [(i, bytes(b), bytes(h)) for i, b, h in self._all(sql, [start, end])]
+        return [(i, bytes(b)) for i, b in self._all(sql, [start, end])]
 
     def node_levels(self, spans: list[tuple[int, int, int]]) -> list[bytes]:
         """The stored hashes of each (level, first, count) span, concatenated in index
         order, in one statement. A missing, extra-long or misordered one shows as a
         mismatch, after which the caller reads `node_rows`."""
+        # SQLite: the id is the row id, so a range of it is read in id order (should it
+        # not be, the hashes disagree and the caller reads them row by row).
         one = (
-            f"(SELECT CAST(group_concat(hash, '') AS BLOB) FROM (SELECT hash FROM "  # noqa: S608
-            f"{self.source.nodes} WHERE id >= ? AND id < ? ORDER BY id))"
+            f"(SELECT CAST(group_concat(hash, '') AS BLOB) FROM {self.source.nodes} "  # noqa: S608
+            "WHERE id >= ? AND id < ?)"
             if self.sqlite
             else f"(SELECT string_agg(hash, ''::bytea ORDER BY id) FROM {self.source.nodes} "  # noqa: S608
             "WHERE id >= %s AND id < %s)"
@@ -279,55 +276,20 @@ class Reader:
         return {pk - base: bytes(h) for pk, h in self._all(sql, [base + start, base + end])}
 
 
-# A body is canonical JSON with sorted keys, so it starts with actor, at, index, kind,
-# log_id and payload's key, and ends with subject and v: both ends can be rebuilt from the
-# columns. A subject maps names to strings, so an unescaped `"employee":` in it can only be
-# that key, and the closing quote of the value ends the match.
-_SQLITE_MATCH = """
-instr(body, '{"actor":' || json_quote(actor) || ',"at":"' || substr(at, 1, 10) || 'T'
-    || substr(at || '.000000', 12, 12) || 'Z","index":' || "index" || ',"kind":'
-    || json_quote(kind) || ',"log_id":' || ?1 || ',"payload":') = 1
-AND substr(CAST(body AS BLOB), -(length(CAST(subject AS BLOB)) + 18))
-    = CAST(',"subject":' || subject || ',"v":1}' AS BLOB)
-AND (instr(subject, '"employee":' || json_quote(employee_no)) > 0
-    OR employee_no = '' AND instr(subject, '"employee":') = 0)
-"""
-
-
 def _sqlite_entries(source: Source) -> str:
-    # Django writes `at` as "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC; bodies carry milliseconds.
-    # The range uses the primary key's index, so rows come in index order; should they not,
-    # the leaf hashes disagree and the chunk is read again row by row.
+    # The range is one of row ids (the index is the table's integer primary key), so rows
+    # come in index order; should they not, the leaf hashes disagree with the stored ones
+    # and the chunk is read again row by row.
     return (
-        "SELECT count(*), CAST(group_concat(CAST(body AS BLOB), X'FF') AS BLOB), "  # noqa: S608
-        "CAST(group_concat(leaf_hash, '') AS BLOB), "
-        f'min(CASE WHEN {_SQLITE_MATCH} THEN NULL ELSE "index" END) '
-        f'FROM {source.entries} WHERE "index" >= ?2 AND "index" < ?3'
+        "SELECT count(*), CAST(group_concat(CAST(body AS BLOB), X'FF') AS BLOB) "  # noqa: S608
+        f'FROM {source.entries} WHERE "index" >= ? AND "index" < ?'
     )
-
-
-_PG_MATCH = """
-starts_with(body, '{"actor":' || to_json(actor)::text || ',"at":"'
-    || to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-    || '","index":' || "index"::text || ',"kind":' || to_json(kind)::text
-    || ',"log_id":' || %s::text || ',"payload":')
-AND right(body, length(subject) + 18) = ',"subject":' || subject || ',"v":1}'
-AND (strpos(subject, '"employee":' || to_json(employee_no)::text) > 0
-    OR employee_no = '' AND strpos(subject, '"employee":') = 0)
-"""
 
 
 def _pg_entry_rows(source: Source) -> str:
     return (
-        f"SELECT convert_to(body, 'UTF8'), leaf_hash FROM {source.entries} "  # noqa: S608
+        f"SELECT convert_to(body, 'UTF8') FROM {source.entries} "  # noqa: S608
         'WHERE "index" >= %s AND "index" < %s ORDER BY "index"'
-    )
-
-
-def _pg_columns(source: Source) -> str:
-    return (
-        f'SELECT min("index") FROM {source.entries} '  # noqa: S608
-        f'WHERE "index" >= %s AND "index" < %s AND NOT coalesce(({_PG_MATCH}), false)'
     )
 
 

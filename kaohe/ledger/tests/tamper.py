@@ -6,7 +6,7 @@ import datetime as dt
 
 from django.db import connection
 
-from kaohe.ledger import keys
+from kaohe.ledger import keys, schema
 from kaohe.ledger.models import Checkpoint, Entry, LogHead, Node
 from kaohe.lib import merkle
 from kaohe.lib.checkpoint import sign_checkpoint, signed_bytes
@@ -34,8 +34,7 @@ def cut_tail(size: int, levels: int = 32) -> None:
 def rewrite_entry(index: int, body: str) -> None:
     """Replaces entry `index` with `body` and rebuilds every tree node from the entries, as
     someone covering their tracks would: the stored log then agrees with itself."""
-    sql('UPDATE ledger_entry SET body = %s, leaf_hash = %s WHERE "index" = %s',
-        [body, merkle.leaf_hash(body.encode()), index])  # fmt: skip
+    sql('UPDATE ledger_entry SET body = %s WHERE "index" = %s', [body, index])
     sql("DELETE FROM ledger_node")
     builder = merkle.TreeBuilder()
     nodes = []
@@ -63,3 +62,22 @@ def drop_chain_guard() -> None:
     """Drops the unique index on Checkpoint.previous, which would refuse a second checkpoint
     following the same one."""
     sql("DROP INDEX checkpoint_previous_unique")
+
+
+def make_plain(column: str) -> None:
+    """Turns the entries' generated `column` into a plain one holding the same values, as
+    someone changing the table's definition would."""
+    if connection.vendor == "postgresql":
+        sql(f"ALTER TABLE ledger_entry ALTER COLUMN {column} DROP EXPRESSION")
+        return
+    # SQLite cannot: the table is made again, with that column plain.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sql FROM sqlite_master WHERE name = 'ledger_entry'")
+        (table,) = cursor.fetchone()
+        definition = schema._definitions()[column]
+        plain = definition.split(" GENERATED ALWAYS AS ")[0]
+        cursor.execute(table.replace(definition, plain).replace('"ledger_entry"', "plain_entry"))
+        columns = f'"index", body, {column}'
+        cursor.execute(f"INSERT INTO plain_entry ({columns}) SELECT {columns} FROM ledger_entry")  # noqa: S608
+        cursor.execute("DROP TABLE ledger_entry")
+        cursor.execute("ALTER TABLE plain_entry RENAME TO ledger_entry")

@@ -7,12 +7,13 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import DatabaseError, transaction
 
 from kaohe.ledger.audit import is_canonical, verify_log
 from kaohe.ledger.checkpoints import make_checkpoint
 from kaohe.ledger.log import append
 from kaohe.ledger.models import Checkpoint, Entry, Node
-from kaohe.ledger.tests.tamper import sql
+from kaohe.ledger.tests.tamper import make_plain, sql
 from kaohe.lib import merkle
 
 pytestmark = pytest.mark.django_db
@@ -54,35 +55,46 @@ def test_jobs_must_be_at_least_one(log):
         call_command("ledger", "verify", "--jobs", "0")
 
 
-@pytest.mark.parametrize(
-    ("column", "value"),
-    [
-        ("kind", "'result.voided'"),
-        ("employee_no", "'E9'"),
-        ("subject", """'{"document":"D-5","employee":"E9"}'"""),
-        ("actor", "'user:9:intruder'"),
-        ("at", "at"),  # replaced below: a second later
-        ("leaf_hash", "leaf_hash"),  # replaced below: another hash
-        ("body", "replace(body, 'D-5', 'D-6')"),
-    ],
-)
-def test_a_changed_column_of_an_entry_is_named(log, column, value):
-    params = []
-    if column == "at":
-        value, params = "%s", [Entry.objects.get(index=5).at.replace(second=59)]
-    if column == "leaf_hash":
-        value, params = "%s", [merkle.leaf_hash(b"forged")]
+CHANGED = [
+    ("kind", "'result.voided'"),
+    ("employee_no", "'E9'"),
+    ("subject", """'{"document":"D-5","employee":"E9"}'"""),
+    ("actor", "'user:9:intruder'"),
+    ("at", "%s"),  # a second later, below
+]
+
+
+@pytest.mark.parametrize(("column", "value"), CHANGED)
+def test_the_database_refuses_to_change_a_column_computed_from_the_body(log, column, value):
+    params = [Entry.objects.get(index=5).at.replace(second=59)] if column == "at" else []
+    with pytest.raises(DatabaseError), transaction.atomic():
+        sql(f'UPDATE ledger_entry SET {column} = {value} WHERE "index" = 5', params)  # noqa: S608
+
+
+@pytest.mark.parametrize(("column", "value"), CHANGED)
+def test_a_column_made_plain_and_changed_is_named(log, column, value):
+    params = [Entry.objects.get(index=5).at.replace(second=59)] if column == "at" else []
+    make_plain(column)
     sql(f'UPDATE ledger_entry SET {column} = {value} WHERE "index" = 5', params)  # noqa: S608
     message = failure()
-    assert "entry 5 was changed" in message
-    if column not in ("body", "leaf_hash"):
-        assert column in message
+    assert "entry 5 was changed" in message and f"its {column} column" in message
+    (schema,) = [p for p in verify_log() if p.kind == "schema"]
+    assert f"the entries' {column} columns are no longer computed" in str(schema)
 
 
-def test_a_body_changed_with_its_leaf_hash_is_caught_by_the_tree(log):
+def test_a_column_made_plain_but_unchanged_is_only_a_schema_problem(log):
+    make_plain("kind")
+    assert [p.kind for p in verify_log()] == ["schema"]
+
+
+def test_a_changed_body_is_named(log):
+    sql("""UPDATE ledger_entry SET body = replace(body, 'D-5', 'D-6') WHERE "index" = 5""")
+    assert "entry 5 was changed" in failure()
+
+
+def test_a_changed_body_is_caught_by_the_tree(log):
     forged = body(5).replace('"n":5', '"n":500')
-    sql('UPDATE ledger_entry SET body = %s, leaf_hash = %s WHERE "index" = 5',
-        [forged, merkle.leaf_hash(forged.encode())])  # fmt: skip
+    sql('UPDATE ledger_entry SET body = %s WHERE "index" = 5', [forged])
     message = failure()
     assert "entry 5 was changed: its body no longer hashes to leaf 5 of the tree" in message
     problems = verify_log()
@@ -125,13 +137,12 @@ def test_neighbours_swapped_are_named_as_reordered(log):
     assert "entry 5 was reordered: position 5 holds entry 6" in failure()
 
 
-COLUMNS = '"index", kind, employee_no, subject, actor, at, body, leaf_hash'
+COLUMNS = '"index", body'
 
 
 def test_an_entry_inserted_after_the_end_is_named(log):
     sql(
-        f"INSERT INTO ledger_entry ({COLUMNS}) SELECT 20, kind, employee_no, subject, actor, at, "  # noqa: S608
-        'body, leaf_hash FROM ledger_entry WHERE "index" = 19'
+        f'INSERT INTO ledger_entry ({COLUMNS}) SELECT 20, body FROM ledger_entry WHERE "index" = 19'  # noqa: S608
     )
     assert "entry 20 lies outside the log's 20 entries" in failure()
 
@@ -141,11 +152,7 @@ def test_an_entry_inserted_in_the_middle_is_named(log):
         sql('UPDATE ledger_entry SET "index" = "index" + 1 WHERE "index" = %s', [index])
     forged = json.loads(body(4)) | {"index": 5, "kind": "result.forged"}
     text = json.dumps(forged, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    sql(
-        f"INSERT INTO ledger_entry ({COLUMNS}) SELECT 5, %s, employee_no, subject, actor, at, "  # noqa: S608
-        '%s, %s FROM ledger_entry WHERE "index" = 4',
-        ["result.forged", text, merkle.leaf_hash(text.encode())],
-    )
+    sql(f"INSERT INTO ledger_entry ({COLUMNS}) VALUES (5, %s)", [text])  # noqa: S608
     assert "an entry was inserted at 5: entry 5 now sits at 6" in failure()
 
 
@@ -199,15 +206,24 @@ def test_a_shrunken_log_head_leaves_entries_outside_the_log(log):
     assert {p.checkpoint for p in verify_log() if p.kind == "checkpoint"} == {log[1].pk}
 
 
+def uncovered_body(text: str) -> None:
+    """Entry 20, which no checkpoint covers, rewritten as `text` with its leaf node."""
+    sql('UPDATE ledger_entry SET body = %s WHERE "index" = 20', [text])
+    sql("UPDATE ledger_node SET hash = %s WHERE id = %s",
+        [merkle.leaf_hash(text.encode()), Node.key(0, 20)])  # fmt: skip
+
+
 def test_bodies_no_checkpoint_covers_yet_are_checked_for_canonical_json(log):
     append("result.signed", {"employee": "E1"}, "user:1:hr", {"n": 20})
-    spaced = body(20).replace(",", ", ", 1)
-    sql('UPDATE ledger_entry SET body = %s, leaf_hash = %s WHERE "index" = 20',
-        [spaced, merkle.leaf_hash(spaced.encode())])  # fmt: skip
-    sql("UPDATE ledger_node SET hash = %s WHERE id = %s",
-        [merkle.leaf_hash(spaced.encode()), Node.key(0, 20)])  # fmt: skip
+    uncovered_body(body(20).replace(",", ", ", 1))
     message = failure()
     assert "entry 20" in message and "canonical" in message
+
+
+def test_bodies_no_checkpoint_covers_yet_must_name_their_index(log):
+    append("result.signed", {"employee": "E1"}, "user:1:hr", {"n": 20})
+    uncovered_body(body(20).replace('"index":20', '"index":21'))
+    assert "entry 20 was changed: its index column disagrees with its body" in failure()
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,8 @@ class Command(BaseCommand):
             type=int,
             default=None,
             metavar="N",
-            help="worker processes for a large log (default: one per CPU, at most 8; 1: none)",
+            help="processes sharing a large log, this one included (default: one per CPU, "
+            "at most 8; 1: this one alone)",
         )
         checkpoint = actions.add_parser("checkpoint", help="sign the current tree head now")
         checkpoint.add_argument(
