@@ -43,3 +43,13 @@ def sell(employee, month: int, amount: str, n: int = 0) -> None:
         }
         result = ingest_facts("crm", [fact], None)
         assert result.created == 1, result.rejected
+
+
+def amy_below_target(cast):
+    """Amy's Q1 agreement of 100,000 a month; she sells 50,000 in January, 70,000 in
+    February and nothing in March."""
+    sales_metrics()
+    agree(cast, cast.amy)
+    sell(cast.amy, 1, "50000")
+    sell(cast.amy, 2, "70000")
+    return cast

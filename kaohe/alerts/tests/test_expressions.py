@@ -12,7 +12,7 @@ from kaohe.alerts import expressions
 from kaohe.alerts.expressions import ExpressionError, check, collect_errors
 from kaohe.alerts.kinds import ParamError, Spec, check_params, evaluate
 from kaohe.alerts.models import Kind
-from kaohe.alerts.tests.story import agree, at, sales_metrics, sell
+from kaohe.alerts.tests.story import amy_below_target, at
 from kaohe.pips.models import Plan, Task
 
 pytestmark = pytest.mark.django_db
@@ -22,11 +22,7 @@ MARCH = at("2026-03-05T09:00:00")
 
 @pytest.fixture
 def story(cast):
-    sales_metrics()
-    agree(cast, cast.amy)
-    sell(cast.amy, 1, "50000")
-    sell(cast.amy, 2, "70000")
-    return cast
+    return amy_below_target(cast)
 
 
 def flagged(expression: str, now=MARCH, **scope) -> dict[str, dict]:

@@ -11,7 +11,7 @@ import time_machine
 from kaohe.alerts.kinds import Spec
 from kaohe.alerts.models import Alert, Kind
 from kaohe.alerts.preview import month_ends, preview
-from kaohe.alerts.tests.story import agree, at, sales_metrics, sell
+from kaohe.alerts.tests.story import amy_below_target, at
 from kaohe.ledger.models import Entry
 from kaohe.lib import clock
 from kaohe.notify.models import Notification
@@ -23,11 +23,7 @@ BELOW = Spec(Kind.ATTAINMENT, {"metric": "", "threshold": "80", "periods": 2})
 
 @pytest.fixture
 def story(cast):
-    sales_metrics()
-    agree(cast, cast.amy)
-    sell(cast.amy, 1, "50000")
-    sell(cast.amy, 2, "70000")
-    return cast
+    return amy_below_target(cast)
 
 
 def run(spec: Spec, when: str):

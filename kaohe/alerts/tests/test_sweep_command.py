@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from kaohe.alerts.actions import do_save_rule
 from kaohe.alerts.models import Alert, Kind, Level
-from kaohe.alerts.tests.story import agree, at, sales_metrics, sell
+from kaohe.alerts.tests.story import amy_below_target, at
 from kaohe.ledger.models import Entry
 
 pytestmark = pytest.mark.django_db
@@ -29,10 +29,7 @@ def save_rule(cast, code: str, kind: str, params: dict):
 
 @pytest.fixture
 def story(cast):
-    sales_metrics()
-    agree(cast, cast.amy)
-    sell(cast.amy, 1, "50000")
-    sell(cast.amy, 2, "70000")
+    amy_below_target(cast)
     save_rule(cast, "below-80-2m", Kind.ATTAINMENT, {"metric": "", "threshold": "80"})
     save_rule(cast, "pip-10d", Kind.PIP_OVERDUE, {"days": 10, "day_kind": "calendar"})
     return cast
