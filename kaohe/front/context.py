@@ -1,3 +1,4 @@
+from kaohe.alerts.visibility import may_see_alerts_page
 from kaohe.org.models import Role, roles_of
 
 
@@ -8,11 +9,13 @@ def navigation(request):
         return {}
     roles = roles_of(user)
     employee = getattr(user, "employee", None)
+    sees_people = bool(roles) or (employee is not None and employee.reports.exists())
     return {
         "nav_roles": roles,
         "nav_is_hr": bool(roles & {Role.HR_ADMIN, Role.HR_PARTNER}),
         "nav_is_hr_admin": Role.HR_ADMIN in roles,
         "nav_may_audit": bool(roles & {Role.HR_ADMIN, Role.AUDITOR}),
-        "nav_sees_people": bool(roles) or (employee is not None and employee.reports.exists()),
+        "nav_sees_people": sees_people,
+        "nav_sees_alerts": sees_people or may_see_alerts_page(user),
         "nav_employee": employee,
     }

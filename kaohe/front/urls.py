@@ -3,6 +3,7 @@ from django.views.i18n import set_language
 
 from kaohe.front.views import (
     accounts,
+    alerts,
     apikeys,
     audit,
     company,
@@ -12,6 +13,7 @@ from kaohe.front.views import (
     people,
     people_io,
     roles,
+    rules,
     sources,
     targets,
 )
@@ -61,6 +63,14 @@ urlpatterns = [
         name="agreement_discard",
     ),
     path("targets/bulk/", targets.bulk_assign, name="bulk_assign"),
+    path("alerts/", alerts.alert_list, name="alert_list"),
+    path("alerts/<int:alert_id>/", alerts.alert_detail, name="alert_detail"),
+    path("alerts/<int:alert_id>/acknowledge/", alerts.acknowledge, name="alert_acknowledge"),
+    path("alerts/<int:alert_id>/close/", alerts.close, name="alert_close"),
+    path("settings/rules/", rules.rule_list, name="rule_list"),
+    path("settings/rules/new/", rules.rule_edit, name="rule_new"),
+    path("settings/rules/preview/", rules.rule_preview, name="rule_preview"),
+    path("settings/rules/<slug:code>/", rules.rule_edit, name="rule_edit"),
     path("settings/metrics/", metrics.metric_list, name="metric_list"),
     path("settings/metrics/new/", metrics.metric_edit, name="metric_new"),
     path("settings/metrics/<str:code>/", metrics.metric_edit, name="metric_edit"),

@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from kaohe.alerts.testing import make_rule, raise_alert
 from kaohe.ledger.checkpoints import make_checkpoint
 from kaohe.org.actions import do_create_api_key
 from kaohe.org.evidence import record
@@ -67,6 +68,15 @@ MATRIX = {
     "people/<str:employee_no>/targets/<str:period>/revise/": ("denied", ["post"]),
     "people/<str:employee_no>/targets/<str:period>/discard/": ("denied", ["post"]),
     "targets/bulk/": ("filtered", ["get", "post"]),
+    # Warnings: the list shows only what the caller may see; one alert is its viewers' only.
+    "alerts/": ("filtered", ["get"]),
+    "alerts/<int:alert_id>/": ("denied", ["get"]),
+    "alerts/<int:alert_id>/acknowledge/": ("denied", ["post"]),
+    "alerts/<int:alert_id>/close/": ("denied", ["post"]),
+    "settings/rules/": ("denied_to_both", ["get"]),
+    "settings/rules/new/": ("denied_to_both", ["get", "post"]),
+    "settings/rules/preview/": ("denied_to_both", ["post"]),
+    "settings/rules/<slug:code>/": ("denied_to_both", ["get", "post"]),
     "settings/metrics/": ("filtered", ["get"]),
     "settings/metrics/new/": ("denied_to_both", ["get", "post"]),
     "settings/metrics/<str:code>/": ("denied_to_both", ["get", "post"]),
@@ -113,9 +123,11 @@ def all_patterns(resolver=None, prefix=""):
             yield route.lstrip("^").rstrip("$")
 
 
-def concrete(route: str, key_id, entry: int = 0) -> str:
+def concrete(route: str, key_id, entry: int = 0, alert: int = 1) -> str:
     url = (
         route.replace("<str:employee_no>", "E0003")
+        .replace("<int:alert_id>", str(alert))
+        .replace("<slug:code>", "below-80-2m")
         .replace("<employee_no>", "E0003")
         .replace("<str:token>", "guessed-token")
         .replace("<uuid:key_id>", str(key_id))
@@ -154,10 +166,11 @@ def test_outsiders_learn_nothing_about_amy(route, who, cast, client_for):
     rule, methods = MATRIX[route]
     key, _secret = do_create_api_key(None, "crm", ["employees:read"])
     amy_entry = record("test.note_about_amy", None, {"note": "私密"}, cast.amy)
+    amy_alert = raise_alert(make_rule(cast.ada), cast.amy)
     make_checkpoint(force=True)
     user = cast.olga.user if who == "olga" else cast.harry
     client = client_for(user)
-    url = concrete(route, key.public_id, amy_entry.index)
+    url = concrete(route, key.public_id, amy_entry.index, amy_alert.pk)
     for method in methods:
         payload = {"employee_no": "E0003", "name": "改名", "org_unit": "EAST-S"}
         if method == "post" and route.startswith("api/"):
