@@ -37,6 +37,11 @@ MANAGER_LEVELS = [(str(n), str(n)) for n in range(6)]
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
+def _number() -> forms.TextInput:
+    """A whole number typed on a phone's digit pad, as wide as the other inputs."""
+    return forms.TextInput(attrs={"inputmode": "numeric"})
+
+
 def _words(text: str) -> list[str]:
     return [word for word in re.split(r"[\s,，;；]+", text or "") if word]
 
@@ -47,7 +52,7 @@ class RuleForm(forms.Form):
         max_length=50,
         help_text=gettext_lazy("Letters, digits, - and _; fixed once saved."),
     )
-    name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
+    name = forms.CharField(label=gettext_lazy("Rule name"), max_length=200)
     kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=Kind.choices)
     level = forms.ChoiceField(label=gettext_lazy("Level"), choices=Level.choices)
     # The kinds' parameters (only the chosen kind's are shown and sent).
@@ -55,21 +60,25 @@ class RuleForm(forms.Form):
     threshold = forms.CharField(
         label=gettext_lazy("Threshold (% of target)"), required=False, max_length=20
     )
-    periods = forms.IntegerField(label=gettext_lazy("Consecutive periods"), required=False)
+    periods = forms.IntegerField(
+        label=gettext_lazy("Consecutive periods"), required=False, widget=_number()
+    )
     period_kind = forms.ChoiceField(
         label=gettext_lazy("Periods"),
         choices=[(PeriodKind.MONTH, gettext_lazy("months")),
                  (PeriodKind.QUARTER, gettext_lazy("quarters"))],
         required=False,
     )  # fmt: skip
-    days = forms.IntegerField(label=gettext_lazy("Days"), required=False)
+    days = forms.IntegerField(label=gettext_lazy("Days"), required=False, widget=_number())
     day_kind = forms.ChoiceField(
         label=gettext_lazy("Counted in"),
         choices=[(WORKING, gettext_lazy("working days")),
                  (CALENDAR, gettext_lazy("calendar days"))],
         required=False,
     )  # fmt: skip
-    hours = forms.IntegerField(label=gettext_lazy("Hours without data"), required=False)
+    hours = forms.IntegerField(
+        label=gettext_lazy("Hours without data"), required=False, widget=_number()
+    )
     expression = forms.CharField(
         label=gettext_lazy("Expression"),
         required=False,
@@ -113,6 +122,7 @@ class RuleForm(forms.Form):
         label=gettext_lazy("Cooldown (days)"),
         min_value=0,
         max_value=3650,
+        widget=_number(),
         help_text=gettext_lazy("After an alert about someone is resolved, none again for so long."),
     )
     escalate_after_days = forms.IntegerField(
@@ -120,6 +130,7 @@ class RuleForm(forms.Form):
         min_value=1,
         max_value=365,
         required=False,
+        widget=_number(),
         help_text=gettext_lazy("Empty: never escalate."),
     )
     escalate_to = forms.ChoiceField(
