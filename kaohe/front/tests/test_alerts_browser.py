@@ -46,6 +46,9 @@ def test_hr_admin_previews_and_saves_a_rule_and_the_manager_acknowledges_its_ale
     sweep()
     alert = Alert.objects.get()
     assert alert.employee == cast.amy
+    desktop.goto("/alerts/")
+    expect(desktop.locator("#alert-summary")).to_contain_text("改进计划逾期")
+    screenshot(desktop, "alert-summary")
 
     log_in(phone, "mike")
     phone.goto("/alerts/")

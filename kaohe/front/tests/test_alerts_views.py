@@ -69,6 +69,7 @@ def test_filters_choose_status_level_and_rule(cast, client_for, below):
     assert listed(level="reminder") == {reminder.pk}
     assert listed(rule="below-80-2m", status="all") == {open_one.pk, closed.pk}
     assert listed(level="nonsense", rule="") == {open_one.pk, reminder.pk}
+    assert listed(rule="a\x00b") == set()
 
 
 def test_an_htmx_request_gets_only_the_rows(cast, client_for, amy_alert):
