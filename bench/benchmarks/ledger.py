@@ -84,6 +84,9 @@ def ledger(scratch: Path) -> dict[str, Measurement]:
     # CPU time of this process and of the verifier's worker processes: the work done,
     # whatever else the machine was running.
     results["ledger.verify_1m_cpu_seconds"] = Measurement(verifying_cpu, baseline=hashing_cpu)
+    # How many CPUs the pass had on average: near 1 on two, the machine was busy elsewhere
+    # and the ratio above says less about the verifier than about the load.
+    results["ledger.verify_cpus_used"] = Measurement(verifying_cpu / verifying, unit="cpus")
     results.update(_proofs_at_scale(scratch))
     results.update(_postgres_appends(scratch))
     return results

@@ -169,11 +169,10 @@ def _in_workers(tasks: list[sweep.Task], jobs: int) -> list[sweep.Outcome]:
     # spawn: a fresh interpreter that imports only `sweep`, not a copy of this process
     # with its open connections and threads.
     context = multiprocessing.get_context("spawn")
-    pool = concurrent.futures.ProcessPoolExecutor(
+    with concurrent.futures.ProcessPoolExecutor(
         min(jobs - 1, len(tasks)), mp_context=context,
         initializer=sweep.start_worker, initargs=(_source(),),
-    )  # fmt: skip
-    try:
+    ) as pool:  # fmt: skip
         futures = [pool.submit(sweep.work, task) for task in tasks]
         source, here = _source(), {}
         with contextlib.closing(source.connect()) as db:
@@ -183,9 +182,6 @@ def _in_workers(tasks: list[sweep.Task], jobs: int) -> list[sweep.Outcome]:
                     break
                 here[number] = sweep.run(tasks[number], reader)
         return [here[n] if n in here else future.result() for n, future in enumerate(futures)]
-    finally:
-        # The results are in: the workers may exit on their own time.
-        pool.shutdown(wait=False, cancel_futures=True)
 
 
 # Django's own connection settings that psycopg.connect does not take.

@@ -1,7 +1,7 @@
 """Appending many entries at once, for imports and benchmarks: one lock, one claim and a
 few multi-row inserts per batch instead of several round trips per entry."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 
 from django.db import connection, transaction
@@ -34,7 +34,8 @@ def _append_batch(chunk: list[Item]) -> None:
     edge = tree.lookup(edge_keys)
     builder = merkle.TreeBuilder.resume(first, [edge[key] for key in edge_keys])
     at = log.now_ms()
-    entries, nodes = [], []
+    entries: list[tuple[int, str]] = []
+    nodes: list[tuple[int, bytes]] = []
     for offset, prepared in enumerate(parts):
         text = body.assemble(log_id, first + offset, at, prepared)
         leaf = merkle.leaf_hash(text)
@@ -43,12 +44,14 @@ def _append_batch(chunk: list[Item]) -> None:
     _insert_rows(entries, nodes)
 
 
-def _insert_rows(entries: list[list], nodes: list[tuple[int, bytes]]) -> None:
-    rows_per_statement = 100  # SQLite allows 32766 parameters per statement
+def _insert_rows(entries: list[tuple[int, str]], nodes: list[tuple[int, bytes]]) -> None:
     with connection.cursor() as cursor:
-        for start in range(0, len(entries), rows_per_statement):
-            rows = entries[start : start + rows_per_statement]
-            cursor.execute(log.insert_entry_sql(len(rows)), [v for row in rows for v in row])
-        for start in range(0, len(nodes), rows_per_statement * 4):
-            rows = nodes[start : start + rows_per_statement * 4]
-            cursor.execute(log.insert_nodes_sql(len(rows)), [v for row in rows for v in row])
+        _insert(cursor, log.insert_entry_sql, entries)
+        _insert(cursor, log.insert_nodes_sql, nodes)
+
+
+def _insert(cursor, sql: Callable[[int], str], rows: Sequence[tuple[int, str | bytes]]) -> None:
+    per_statement = 400  # two parameters a row; SQLite allows 32766 a statement
+    for start in range(0, len(rows), per_statement):
+        batch = rows[start : start + per_statement]
+        cursor.execute(sql(len(batch)), [value for row in batch for value in row])

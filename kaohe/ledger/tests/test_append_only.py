@@ -51,8 +51,8 @@ def refused(sql: str, params=()) -> None:
 @pytest.mark.parametrize(
     "sql",
     [
-        "UPDATE ledger_entry SET kind = 'x'",
         "UPDATE ledger_entry SET body = body || ' '",
+        'UPDATE ledger_entry SET "index" = "index" + 100',
         "DELETE FROM ledger_entry",
         "UPDATE ledger_node SET hash = '\\x00'::bytea",
         "DELETE FROM ledger_node",
