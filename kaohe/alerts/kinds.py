@@ -183,24 +183,29 @@ def _attainment(spec, params, now, tz, employee_ids) -> list[Finding]:
     metric = Metric.objects.filter(code=params["metric"]).first() if params["metric"] else None
     threshold = Decimal(params["threshold"])
     people = dict(population(spec, employee_ids).values_list("pk", "employee_no"))
-    findings = []
-    for series in attainment_series(people, periods, metric, today):
-        values = series.values
-        if all(value is not None and value < threshold for value in values):
-            findings.append(
-                Finding(
-                    series.employee_id,
-                    people[series.employee_id],
-                    periods[-1].label,
-                    {
-                        "metric": params["metric"],
-                        "threshold": params["threshold"],
-                        "periods": [p.label for p in periods],
-                        "attainment": [str(v.quantize(Decimal("0.01"))) for v in values],
-                    },
-                )
-            )
-    return findings
+    # Latest period first: only those below in it are read for the one before, and so on.
+    below: dict[int, list[Decimal]] = {pk: [] for pk in people}
+    for period in reversed(periods):
+        found = attainment_series(below, [period], metric, today)
+        below = {
+            s.employee_id: [value, *below[s.employee_id]]
+            for s in found
+            if (value := s.values[0]) is not None and value < threshold
+        }
+    return [
+        Finding(
+            employee_id,
+            people[employee_id],
+            periods[-1].label,
+            {
+                "metric": params["metric"],
+                "threshold": params["threshold"],
+                "periods": [p.label for p in periods],
+                "attainment": [str(v.quantize(Decimal("0.01"))) for v in values],
+            },
+        )
+        for employee_id, values in sorted(below.items())
+    ]
 
 
 def _unconfirmed(spec, params, now, tz, employee_ids) -> list[Finding]:

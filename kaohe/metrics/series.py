@@ -1,27 +1,34 @@
 """Attainment of many employees over several periods, for the warnings: the same figures
 the scorecard shows (attainment.py decides every rule), read for a whole population with a
 few queries per chunk of employees instead of a few per employee.
+
+Only what can change a value is read: the agreements that may cover one of the periods
+(of each kind of period, the one agreement of that kind that could contain it), their items
+(only the metric's, when the series is of one metric) and the actuals of those items'
+metrics in the periods' months. Ids that lie close together (a chunk of a sweep's employees,
+versions published together) are read by range rather than by a long list, so a sweep of
+100,000 people sends short statements.
 """
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from kaohe.lib.periods import Period, PeriodKind, add_months
-from kaohe.metrics.attainment import (
-    Actuals,
-    Cell,
-    agreement_period,
-    covering,
-    item_target,
-    percent,
-    weighted_score,
-)
-from kaohe.metrics.models import Actual, AgreementItem, Metric, TargetAgreement
+from django.db import connection
+from django.db.models import Q, TextField
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast
 
-CHUNK = 2_000  # employees per read
+from kaohe.lib.periods import Period, PeriodKind
+from kaohe.metrics.attainment import Actuals, Cell, item_target, percent, weighted_score
+from kaohe.metrics.models import Actual, Aggregation, AgreementItem, Metric, TargetAgreement
+
+CHUNK = 5_000  # employees per read
+DENSE = 4  # ids spanning at most DENSE times their number are read by range
+_UNNEST = "SELECT unnest(string_to_array(%s, ',')::bigint[])"
 
 
 @dataclass(slots=True)
@@ -33,12 +40,14 @@ class _Item:
     target: Decimal
     weight: Decimal
     monthly: dict
+    split: str  # `monthly` as stored: part of what its targets are remembered by
 
 
 @dataclass(slots=True)
 class _Agreement:
-    period_kind: str
-    period_start: dt.date
+    within: Period  # one object per period of agreement in a read (see _Reader.targets)
+    start: dt.date
+    end: dt.date
     in_force_items: list[_Item]
 
 
@@ -58,74 +67,175 @@ def attainment_series(
     today: dt.date,
 ) -> Iterator[Series]:
     """The series of each employee (in chunks, so memory stays small at 100,000 people)."""
-    ids = sorted(employee_ids)
+    ids = sorted(set(employee_ids))
     if not periods or not ids:
         return
-    metrics = {m.pk: m for m in Metric.objects.select_related("numerator", "denominator")}
-    start = min(p.start for p in periods)
-    end = max(p.end for p in periods)
+    reader = _Reader(periods, metric, today)
     for at in range(0, len(ids), CHUNK):
-        chunk = ids[at : at + CHUNK]
-        agreements = _agreements(chunk, start, end, metrics)
-        cells = _cells(chunk, start, end)
+        yield from reader.chunk(ids[at : at + CHUNK])
+
+
+class _Reader:
+    def __init__(self, periods: list[Period], metric: Metric | None, today: dt.date) -> None:
+        self.periods, self.metric, self.today = periods, metric, today
+        self.metric_id = metric.pk if metric is not None else None
+        self.metrics = {m.pk: m for m in Metric.objects.select_related("numerator", "denominator")}
+        self.start = min(p.start for p in periods)
+        self.end = max(p.end for p in periods)
+        self.windows = _windows(periods)
+        self.bounds = [(p, p.start, p.end) for p in periods]
+        self.withins: dict[tuple[str, dt.date], Period] = {}
+        # item_target per (item content, id of the agreement's period, index of the period):
+        # people given the same targets share it. The withins above keep those ids alive.
+        self.targets: dict[tuple, Decimal | None] = {}
+
+    def chunk(self, chunk: list[int]) -> Iterator[Series]:
+        agreements = self._agreements(chunk)
+        cells = self._cells(chunk, agreements)
+        nothing = [None] * len(self.periods)
         for employee_id in chunk:
-            actuals = Actuals(cells.get(employee_id, {}), metrics, today)
-            own = agreements.get(employee_id, [])
-            yield Series(employee_id, [_value(own, actuals, p, metric) for p in periods])
+            own = agreements.get(employee_id)
+            if not own:
+                yield Series(employee_id, list(nothing))
+                continue
+            actuals = Actuals(cells.get(employee_id, {}), self.metrics, self.today)
+            values = [self._value(own, actuals, index) for index in range(len(self.periods))]
+            yield Series(employee_id, values)
 
-
-def _value(agreements, actuals: Actuals, period: Period, metric: Metric | None):
-    agreement = covering(agreements, period)
-    if agreement is None:
-        return None
-    within = agreement_period(agreement)
-    if metric is not None:
+    def _value(self, agreements: list[_Agreement], actuals: Actuals, index: int):
+        period, start, end = self.bounds[index]
+        agreement = _covering(agreements, start, end)
+        if agreement is None:
+            return None
+        metric = self.metric
+        if metric is not None:
+            for item in agreement.in_force_items:
+                if item.metric_id == self.metric_id:
+                    target = self._target(item, agreement.within, index)
+                    return percent(actuals.actual(metric, period), target, metric.direction)
+            return None
+        pairs = []
         for item in agreement.in_force_items:
-            if item.metric_id == metric.pk:
-                target = item_target(item, within, period)
-                return percent(actuals.actual(metric, period), target, metric.direction)
-        return None
-    pairs = []
-    for item in agreement.in_force_items:
-        target = item_target(item, within, period)
-        value = percent(actuals.actual(item.metric, period), target, item.metric.direction)
-        pairs.append((item.weight, value))
-    return weighted_score(pairs)[0]
+            target = self._target(item, agreement.within, index)
+            value = percent(actuals.actual(item.metric, period), target, item.metric.direction)
+            pairs.append((item.weight, value))
+        return weighted_score(pairs)[0]
 
+    def _target(self, item: _Item, within: Period, index: int) -> Decimal | None:
+        key = (item.metric_id, item.target, item.split, id(within), index)
+        found = self.targets.get(key, self)
+        if found is self:
+            found = self.targets[key] = item_target(item, within, self.periods[index])
+        return found
 
-def _agreements(chunk, start, end, metrics) -> dict[int, list[_Agreement]]:
-    """The agreements in force of the chunk's employees that may cover a period in
-    [start, end): a year is the longest agreement, so none starting a year before."""
-    rows = TargetAgreement.objects.filter(
-        employee_id__in=chunk,
-        in_force__isnull=False,
-        period_start__lt=end,
-        period_start__gt=add_months(start, -12),
-    ).values_list("employee_id", "period_kind", "period_start", "in_force_id")
-    found: dict[int, list[_Agreement]] = defaultdict(list)
-    by_version: dict[int, _Agreement] = {}
-    for employee_id, kind, period_start, version_id in rows:
-        agreement = _Agreement(kind, period_start, [])
-        by_version[version_id] = agreement
-        found[employee_id].append(agreement)
-    items = AgreementItem.objects.filter(version_id__in=list(by_version)).values_list(
-        "version_id", "metric_id", "target", "weight", "monthly"
-    )
-    for version_id, metric_id, target, weight, monthly in items.order_by("-weight", "metric_id"):
-        by_version[version_id].in_force_items.append(
-            _Item(metric_id, metrics[metric_id], target, weight, monthly)
+    def _agreements(self, chunk: list[int]) -> dict[int, list[_Agreement]]:
+        """The agreements in force of the chunk's employees that may cover a period, with
+        their items (the metric's only, when given: the others cannot change its value)."""
+        rows = (
+            TargetAgreement.objects.filter(
+                _ids("employee_id", chunk), self.windows, in_force__isnull=False
+            )
+            .order_by()
+            .values_list("employee_id", "period_kind", "period_start", "in_force_id")
         )
+        found: dict[int, list[_Agreement]] = defaultdict(list)
+        by_version: dict[int, _Agreement] = {}
+        for employee_id, kind, period_start, version_id in rows:
+            within = self.withins.get((kind, period_start))
+            if within is None:
+                within = self.withins[kind, period_start] = Period(period_start, PeriodKind(kind))
+            agreement = _Agreement(within, within.start, within.end, [])
+            by_version[version_id] = agreement
+            found[employee_id].append(agreement)
+        if not by_version:
+            return found
+        items = AgreementItem.objects.filter(_ids("version_id", sorted(by_version)))
+        if self.metric is not None:
+            items = items.filter(metric=self.metric)
+        splits: dict[str, dict] = {"{}": {}}
+        rows = items.annotate(split=Cast("monthly", TextField())).values_list(
+            "version_id", "metric_id", "target", "weight", "split"
+        )
+        for version_id, metric_id, target, weight, split in rows.order_by("-weight", "metric_id"):
+            agreement = by_version.get(version_id)
+            if agreement is None:  # read by range: a version not in force, or not wanted
+                continue
+            if split not in splits:
+                splits[split] = json.loads(split)
+            item = _Item(metric_id, self.metrics[metric_id], target, weight, splits[split], split)
+            agreement.in_force_items.append(item)
+        return found
+
+    def _cells(self, chunk, agreements) -> dict[int, dict[tuple[int, dt.date], Cell]]:
+        """The actuals of the metrics the values need (the items' and the parts of ratios)."""
+        if self.metric is not None:
+            wanted = {self.metric.pk}
+        else:
+            wanted = {
+                item.metric_id
+                for own in agreements.values()
+                for agreement in own
+                for item in agreement.in_force_items
+            }
+        for pk in list(wanted):
+            if self.metrics[pk].aggregation == Aggregation.RATIO:
+                wanted |= {self.metrics[pk].numerator_id, self.metrics[pk].denominator_id}
+        if not wanted:
+            return {}
+        rows = Actual.objects.filter(
+            _ids("employee_id", chunk),
+            month__gte=self.start,
+            month__lt=self.end,
+            metric_id__in=sorted(wanted),
+        )
+        latest = any(self.metrics[pk].aggregation == Aggregation.LATEST for pk in wanted)
+        columns = ["total_e4", "count", *(["latest_value", "latest_at"] if latest else [])]
+        cells: dict[int, dict[tuple[int, dt.date], Cell]] = defaultdict(lambda: defaultdict(Cell))
+        for employee_id, metric_id, month, total_e4, count, *last in rows.values_list(
+            "employee_id", "metric_id", "month", *columns
+        ):
+            cells[employee_id][(metric_id, month)].add(total_e4, count, *(last or (None, None)))
+        return cells
+
+
+def _covering(agreements: list[_Agreement], start: dt.date, end: dt.date) -> _Agreement | None:
+    """attainment.covering over pre-computed bounds: the smallest agreement containing the
+    period from `start` to `end`."""
+    found = None
+    for agreement in agreements:
+        contains = agreement.start <= start and end <= agreement.end
+        if contains and (
+            found is None or agreement.end - agreement.start < found.end - found.start
+        ):
+            found = agreement
     return found
 
 
-def _cells(chunk, start, end) -> dict[int, dict[tuple[int, dt.date], Cell]]:
-    rows = Actual.objects.filter(employee_id__in=chunk, month__gte=start, month__lt=end)
-    cells: dict[int, dict[tuple[int, dt.date], Cell]] = defaultdict(lambda: defaultdict(Cell))
-    for employee_id, metric_id, month, *figures in rows.values_list(
-        "employee_id", "metric_id", "month", "total_e4", "count", "latest_value", "latest_at"
-    ):
-        cells[employee_id][(metric_id, month)].add(*figures)
-    return cells
+def _windows(periods: list[Period]) -> Q:
+    """Which agreements may cover one of `periods`: of each kind, only the period of that
+    kind containing it can (when it is at least as long)."""
+    starts: dict[str, set[dt.date]] = defaultdict(set)
+    for period in periods:
+        for kind in PeriodKind:
+            around = Period.containing(kind, period.start)
+            if around.start <= period.start and period.end <= around.end:
+                starts[kind.value].add(around.start)
+    condition = Q(pk__in=[])
+    for kind, found in starts.items():
+        condition |= Q(period_kind=kind, period_start__in=sorted(found))
+    return condition
+
+
+def _ids(field: str, ids: list[int]) -> Q:
+    """`field` among the sorted `ids`: by range when they lie close together (the caller
+    skips the rows of ids in between), else by list; on PostgreSQL the list is one text
+    parameter made an array, not thousands of placeholders or array elements to adapt."""
+    if ids[-1] - ids[0] < DENSE * len(ids):
+        return Q(**{f"{field}__gte": ids[0], f"{field}__lte": ids[-1]})
+    if connection.vendor == "postgresql":
+        listed = RawSQL(_UNNEST, [",".join(map(str, ids))])  # noqa: S611 - a constant
+        return Q(**{f"{field}__in": listed})
+    return Q(**{f"{field}__in": ids})
 
 
 def complete_periods(kind: PeriodKind | str, today: dt.date, count: int) -> list[Period]:
