@@ -93,10 +93,12 @@ def _apply(rule, findings: list[Finding], now, employee_ids) -> SweepResult:
     result = SweepResult()
     alerts = Alert.objects.filter(rule=rule)
     subjects = {f.subject for f in findings}
-    unresolved = {
-        alert.subject: alert
-        for alert in alerts.filter(status__in=UNRESOLVED).select_related("employee", "rule")
-    }
+    open_alerts = alerts.filter(status__in=UNRESOLVED)
+    if employee_ids is not None:
+        # After new facts only those employees were looked at (and only they can be found):
+        # the rule's other open alerts, thousands of them, stay unread.
+        open_alerts = open_alerts.filter(employee_id__in=list(employee_ids))
+    unresolved = {alert.subject: alert for alert in open_alerts.select_related("employee", "rule")}
     taken = set(
         alerts.filter(subject__in=list(subjects)).values_list("subject", "period")
     ) if subjects else set()  # fmt: skip
