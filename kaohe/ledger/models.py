@@ -99,8 +99,8 @@ class FromBody(models.Expression):
 
     conditional = False
 
-    def __init__(self, part: str, output_field=None) -> None:
-        super().__init__(output_field=output_field)
+    def __init__(self, part: str) -> None:
+        super().__init__()
         self.part = part
 
     def as_sql(self, compiler, connection):

@@ -3,6 +3,7 @@
 Each tamper goes around the append-only guard with raw SQL (on PostgreSQL after switching
 the guard triggers off inside the test's transaction, which rolls back with it)."""
 
+import datetime as dt
 import json
 
 import pytest
@@ -60,20 +61,24 @@ CHANGED = [
     ("employee_no", "'E9'"),
     ("subject", """'{"document":"D-5","employee":"E9"}'"""),
     ("actor", "'user:9:intruder'"),
-    ("at", "%s"),  # a second later, below
+    ("at", "%s"),  # a_second_later
 ]
+
+
+def a_second_later(index: int) -> dt.datetime:
+    return Entry.objects.get(index=index).at + dt.timedelta(seconds=1)
 
 
 @pytest.mark.parametrize(("column", "value"), CHANGED)
 def test_the_database_refuses_to_change_a_column_computed_from_the_body(log, column, value):
-    params = [Entry.objects.get(index=5).at.replace(second=59)] if column == "at" else []
+    params = [a_second_later(5)] if column == "at" else []
     with pytest.raises(DatabaseError), transaction.atomic():
         sql(f'UPDATE ledger_entry SET {column} = {value} WHERE "index" = 5', params)  # noqa: S608
 
 
 @pytest.mark.parametrize(("column", "value"), CHANGED)
 def test_a_column_made_plain_and_changed_is_named(log, column, value):
-    params = [Entry.objects.get(index=5).at.replace(second=59)] if column == "at" else []
+    params = [a_second_later(5)] if column == "at" else []
     make_plain(column)
     sql(f'UPDATE ledger_entry SET {column} = {value} WHERE "index" = 5', params)  # noqa: S608
     message = failure()
