@@ -58,7 +58,7 @@ class RuleForm(forms.Form):
     # The kinds' parameters (only the chosen kind's are shown and sent).
     metric = forms.ChoiceField(label=gettext_lazy("Metric"), required=False)
     threshold = forms.CharField(
-        label=gettext_lazy("Threshold (% of target)"), required=False, max_length=20
+        label=gettext_lazy("Threshold (percent of target)"), required=False, max_length=20
     )
     periods = forms.IntegerField(
         label=gettext_lazy("Consecutive periods"), required=False, widget=_number()

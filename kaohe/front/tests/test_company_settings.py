@@ -73,7 +73,7 @@ def test_the_page_warns_that_next_years_schedule_is_estimated(cast, client_for):
     )
     page = client_for(cast.ada).get(PAGE).content.decode()
     assert re.search(r'data-estimated-year="2027">\s*(The 2027 schedule is estimated|2027)', page)
-    assert re.search(r"(Exceptions entered for 2027|2027).*: 1\.", page)
+    assert re.search(r"(Exceptions entered for 2027|2027).*[:：] ?1", page)
     assert 'data-estimated-year="2026"' not in page
 
 
