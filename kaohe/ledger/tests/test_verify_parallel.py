@@ -92,6 +92,20 @@ def test_an_intact_log_verifies_in_worker_processes(log, monkeypatch):
     assert (two.size, two.checkpoints) == (SIZE, 2)
 
 
+def test_this_process_recomputes_its_share_while_the_workers_do_theirs(log, monkeypatch):
+    here, run = [], sweep.run
+
+    def run_here(task, reader):
+        here.append(task.start)
+        return run(task, reader)
+
+    monkeypatch.setattr(sweep, "run", run_here)
+    report = audit.check_log(jobs=2)
+    assert report.ok, report.problems
+    # It takes the runs from the last on; the first are the worker's.
+    assert here and 0 not in here and SIZE - 1 >= max(here) >= SIZE - 8
+
+
 @pytest.mark.parametrize(
     ("statement", "params", "named"),
     [
