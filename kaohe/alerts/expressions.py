@@ -71,6 +71,9 @@ MONTHS = 12
 MAX_MACRO_DEPTH = 2
 # The syntax tree's depth: about ten levels per bracket; evaluation recurses along it.
 MAX_DEPTH = 250
+# Cost bounds, see _check_size: a list literal as long as a year of monthly figures.
+MAX_LIST = 12
+MAX_NODES = 2000  # about 120 comparisons; the length limit bounds it too
 CHUNK = 2_000  # employees whose figures are read together
 
 VARIABLES = {
@@ -234,10 +237,25 @@ def _compile(expression: str) -> Compiled:
         tree = None
     if tree is None or _depth(tree) > MAX_DEPTH:
         raise ExpressionError(_("The expression is nested too deeply."))
+    _check_size(tree)
     used = _Names().names(tree)
     compiled = Compiled(environment.program(tree, functions=RUNTIME_FUNCTIONS), used)
     _check_result(compiled)
     return compiled
+
+
+def _check_size(tree: lark.Tree) -> None:
+    """Bounds the work of one evaluation: a macro runs over at most MAX_LIST items (the
+    figures' lists hold twelve months, a literal list no more), nested at most twice, over
+    a body of at most MAX_NODES nodes."""
+    nodes = list(tree.iter_subtrees())
+    if len(nodes) > MAX_NODES:
+        raise ExpressionError(_("The expression is too large; split the condition into rules."))
+    for node in nodes:
+        if node.data in ("exprlist", "fieldinits", "mapinits") and len(node.children) > MAX_LIST:
+            raise ExpressionError(
+                _("A list may hold at most %(limit)s items.") % {"limit": MAX_LIST}
+            )
 
 
 def _depth(tree: lark.Tree) -> int:

@@ -6,16 +6,31 @@ rules that tell her. People a rule names see its alerts. Alerts about a source (
 employee) are the HR admins' (and, in the API, keys without unit limits).
 """
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from kaohe.alerts.models import Alert, Rule
-from kaohe.org.models import Employee, employees_visible_to_key, is_hr_admin
+from kaohe.alerts.models import Alert, Rule, RuleVersion
+from kaohe.org.models import Employee, employees_visible_to_key, is_former_employee, is_hr_admin
 
 
 def _rules_naming(user) -> list[int]:
-    """The rules that name `user` as a recipient (few rules: read in Python, on any DB)."""
+    """The rules that name `user` as a recipient (few rules: read in Python, on any DB);
+    none for someone who has left."""
+    if is_former_employee(user):
+        return []
     rules = Rule.objects.only("pk", "recipients")
     return [r.pk for r in rules if user.pk in ((r.recipients or {}).get("users") or [])]
+
+
+def _told_the_employee() -> Exists:
+    """The alert's own rule version told the employee: what she was sent, not what the
+    rule says today."""
+    return Exists(
+        RuleVersion.objects.filter(
+            rule=OuterRef("rule"),
+            number=OuterRef("rule_version"),
+            content__recipients__employee=True,
+        )
+    )
 
 
 def alerts_visible_to(user) -> QuerySet:
@@ -29,7 +44,7 @@ def alerts_visible_to(user) -> QuerySet:
     me = getattr(user, "employee", None)
     if me is not None:
         condition &= ~Q(employee=me.pk)
-        condition |= Q(employee=me.pk, rule__recipients__employee=True)
+        condition |= Q(_told_the_employee(), employee=me.pk)
     named = _rules_naming(user)
     if named:
         condition |= Q(rule__in=named)

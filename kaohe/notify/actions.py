@@ -58,8 +58,8 @@ def origin(url: str) -> str:
 def check_url(url: str) -> str:
     """An http(s) address, without user:password, to a host kaohe may reach."""
     url = (url or "").strip()
-    parts = urllib.parse.urlsplit(url)
     try:
+        parts = urllib.parse.urlsplit(url)  # "http://[::1" is refused here
         parts.port  # noqa: B018 (reading it checks it)
     except ValueError:
         raise FieldErrors({"url": _("Give an http:// or https:// address.")}) from None

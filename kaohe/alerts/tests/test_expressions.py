@@ -121,6 +121,13 @@ def test_empty_and_over_long_expressions_are_refused():
     check("tenure_days > 1 && " * 100 + "true")  # 1,904 characters
 
 
+def test_the_work_of_one_evaluation_is_bounded():
+    """A macro over a long literal list would take minutes per employee."""
+    many = "[" + ",".join(["1"] * 13) + "]"
+    assert "12" in fault(f"{many}.all(x, x > 0)")
+    check("[" + ",".join(["1"] * 12) + "].all(x, x > 0)")
+
+
 def test_deep_nesting_and_nested_macros_are_refused():
     assert fault("(" * 40 + "true" + ")" * 40)
     assert fault("!" * 1500 + "true")

@@ -198,10 +198,40 @@ def test_the_employee_sees_only_alerts_of_rules_that_tell_her(cast, client_for, 
     body = text(client.get("/me/"))
     assert f"/alerts/{mine.pk}/" in body and f"/alerts/{amy_alert.pk}/" not in body
     assert 'id="nav-alerts"' in body
-    assert 'id="acknowledge-form"' in text(client.get(f"/alerts/{mine.pk}/"))
+    # She reads it, but neither acknowledges nor closes a warning about herself.
+    page = text(client.get(f"/alerts/{mine.pk}/"))
+    assert f"/alerts/{mine.pk}/" in page and 'id="acknowledge-form"' not in page
+    assert client.post(f"/alerts/{mine.pk}/close/", {"reason": "not my fault"}).status_code in (
+        403,
+        404,
+    )
+    mine.refresh_from_db()
+    assert mine.resolved_at is None
 
 
 def test_the_alerts_link_is_offered_to_whoever_may_see_alerts(cast, client_for):
     assert 'id="nav-alerts"' in text(client_for(cast.mike.user).get("/me/"))
     assert 'id="nav-alerts"' in text(client_for(cast.hazel).get("/me/"))
     assert 'id="nav-alerts"' not in text(client_for(cast.olga.user).get("/me/"))
+
+
+def test_people_who_have_left_neither_see_nor_close_nor_hear_of_alerts(cast, client_for, amy_alert):
+    """HR partner Hazel leaves the company (her account stays, her employee record says
+    terminated); so does Mike, Amy's manager: the next manager up hears instead."""
+    from kaohe.alerts.recipients import recipients_for
+    from kaohe.org.models import Employee, EmploymentStatus
+    from kaohe.org.testing import make_employee
+
+    former = make_employee("E0090", "黑泽", cast.east, status=EmploymentStatus.TERMINATED)
+    Employee.objects.filter(pk=former.pk).update(user=cast.hazel)
+    cast.hazel.refresh_from_db()
+    client = client_for(cast.hazel)
+    assert client.get(f"/alerts/{amy_alert.pk}/").status_code == 404
+    assert client.post(f"/alerts/{amy_alert.pk}/close/", {"reason": "x"}).status_code in (403, 404)
+    amy_alert.refresh_from_db()
+    assert amy_alert.resolved_at is None
+    cast.mike.status = EmploymentStatus.TERMINATED
+    cast.mike.save()
+    told = recipients_for(amy_alert.rule, cast.amy)
+    accounts = {getattr(p, "user", p).username for p in told}
+    assert "hazel" not in accounts and "mike" not in accounts and "dora" in accounts

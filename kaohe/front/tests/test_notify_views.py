@@ -227,6 +227,7 @@ def test_editing_a_robot_keeps_its_masked_secret_and_disabling_is_recorded(cast,
         ({"url": "javascript:alert(1)"}, "url"),
         ({"url": "http://169.254.169.254/latest/meta-data"}, "url"),
         ({"url": "http://[fe80::1]/x"}, "url"),
+        ({"url": "http://[::1"}, "url"),  # urlsplit raises on it
         ({"url": "https://user:pw@example.com/x"}, "url"),
         ({"url": "https://example.com:99999/x"}, "url"),
         ({"name": "   "}, "name"),
