@@ -1,8 +1,9 @@
 """The warnings' sweep over a large company, and the time from a fact to its alert.
 
 A synthetic company of KAOHE_BENCH_SWEEP_EMPLOYEES people (default 100,000) gets, written in
-bulk (the ingest path is measured by `ingest.py`): 24 months of monthly actuals (sales
-amount and deals signed for everyone, a satisfaction score for a quarter of them), published
+bulk (the ingest path is measured by `ingest.py`): 24 months of monthly actuals, month after
+month as two years of ingest leave them in the table (sales amount and deals signed for
+everyone, a satisfaction score for a quarter of them), published
 target agreements in force for every period those months touch (years for seven in ten,
 quarters for the others; sales 70 % and deals 30 %, some with a monthly split), the same
 rows and content hash `do_publish_agreement` writes, all acknowledged but one in a hundred
@@ -188,9 +189,9 @@ def _load_actuals(people, metrics, now) -> None:
     months = _months()
     sales, deals, score = (metrics[c].pk for c in ("sales_amount", "deals_signed", "satisfaction"))
 
-    def rows():
-        for i, (pk, _no, _name, unit) in enumerate(people):
-            for k, month in enumerate(months):
+    def rows():  # month after month, as ingest leaves them over two years
+        for k, month in enumerate(months):
+            for i, (pk, _no, _name, unit) in enumerate(people):
                 amount = (_month_target(i, month) * _sales_factor(i, k)).quantize(Decimal("0.01"))
                 n = 3 + (i + k) % 5
                 yield (pk, sales, month, unit, int(amount * 10_000), n, None, None, now)

@@ -5,9 +5,8 @@ few queries per chunk of employees instead of a few per employee.
 Only what can change a value is read: the agreements that may cover one of the periods
 (of each kind of period, the one agreement of that kind that could contain it), their items
 (only the metric's, when the series is of one metric) and the actuals of those items'
-metrics in the periods' months. Ids that lie close together (a chunk of a sweep's employees,
-versions published together) are read by range rather than by a long list, so a sweep of
-100,000 people sends short statements.
+metrics in the periods' months. Thousands of ids go as one array parameter on PostgreSQL
+(or as a range on SQLite when they lie close together), not as thousands of placeholders.
 """
 
 import datetime as dt
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Q, TextField
+from django.db.models import BooleanField, Q, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
@@ -28,7 +27,7 @@ from kaohe.metrics.models import Actual, Aggregation, AgreementItem, Metric, Tar
 
 CHUNK = 5_000  # employees per read
 DENSE = 4  # ids spanning at most DENSE times their number are read by range
-_UNNEST = "SELECT unnest(string_to_array(%s, ',')::bigint[])"
+_ANY = "%s = ANY(string_to_array(%%s, ',')::bigint[])"  # a column, then the ids
 
 
 @dataclass(slots=True)
@@ -133,7 +132,7 @@ class _Reader:
         their items (the metric's only, when given: the others cannot change its value)."""
         rows = (
             TargetAgreement.objects.filter(
-                _ids("employee_id", chunk), self.windows, in_force__isnull=False
+                _ids(TargetAgreement, "employee", chunk), self.windows, in_force__isnull=False
             )
             .order_by()
             .values_list("employee_id", "period_kind", "period_start", "in_force_id")
@@ -149,7 +148,7 @@ class _Reader:
             found[employee_id].append(agreement)
         if not by_version:
             return found
-        items = AgreementItem.objects.filter(_ids("version_id", sorted(by_version)))
+        items = AgreementItem.objects.filter(_ids(AgreementItem, "version", sorted(by_version)))
         if self.metric is not None:
             items = items.filter(metric=self.metric)
         splits: dict[str, dict] = {"{}": {}}
@@ -183,7 +182,7 @@ class _Reader:
         if not wanted:
             return {}
         rows = Actual.objects.filter(
-            _ids("employee_id", chunk),
+            _ids(Actual, "employee", chunk),
             month__gte=self.start,
             month__lt=self.end,
             metric_id__in=sorted(wanted),
@@ -226,15 +225,17 @@ def _windows(periods: list[Period]) -> Q:
     return condition
 
 
-def _ids(field: str, ids: list[int]) -> Q:
-    """`field` among the sorted `ids`: by range when they lie close together (the caller
-    skips the rows of ids in between), else by list; on PostgreSQL the list is one text
-    parameter made an array, not thousands of placeholders or array elements to adapt."""
+def _ids(model, field: str, ids: list[int]):
+    """A filter: `field` of `model` among the sorted `ids`. On PostgreSQL one array
+    parameter (sent as text: no thousands of placeholders or elements to adapt), which the
+    index is probed with; elsewhere a range when the ids lie close together (the caller
+    skips the rows of ids in between), else a list."""
+    if connection.vendor == "postgresql":
+        column = f'"{model._meta.db_table}"."{model._meta.get_field(field).column}"'
+        listed = ",".join(map(str, ids))
+        return RawSQL(_ANY % column, [listed], output_field=BooleanField())  # noqa: S611
     if ids[-1] - ids[0] < DENSE * len(ids):
         return Q(**{f"{field}__gte": ids[0], f"{field}__lte": ids[-1]})
-    if connection.vendor == "postgresql":
-        listed = RawSQL(_UNNEST, [",".join(map(str, ids))])  # noqa: S611 - a constant
-        return Q(**{f"{field}__in": listed})
     return Q(**{f"{field}__in": ids})
 
 
