@@ -36,8 +36,8 @@ __all__ = ["Problem", "Report", "check_log", "is_canonical", "verify_log"]
 CHUNK_LEVEL = sweep.CHUNK_LEVEL
 # Below this many entries a pass takes less than starting a worker process does.
 PARALLEL_FROM = 1 << 17
-# Runs of chunks per worker: short ones, so that when this process runs out of runs the
-# workers have not taken yet, they have little left (the one in hand and one queued).
+# Runs of chunks per process: short ones, so that when one runs out of runs to take, the
+# others have little left of theirs.
 TASKS_PER_JOB = 32
 MAX_JOBS = 8  # each worker is a database connection, and reads compete for the same disk
 logger = logging.getLogger(__name__)
@@ -163,25 +163,22 @@ def _reader() -> sweep.Reader:
 
 
 def _in_workers(tasks: list[sweep.Task], jobs: int) -> list[sweep.Outcome]:
-    """`jobs - 1` worker processes take the tasks from the first on, while this process
-    takes them from the last on (a task a worker has not picked up yet can be taken back),
-    so that it works too instead of waiting, from before the workers have started."""
+    """`jobs - 1` worker processes and this one take the tasks one at a time from a shared
+    counter, so that this process works too (from before the workers have started) and
+    none waits long for the others at the end."""
     # spawn: a fresh interpreter that imports only `sweep`, not a copy of this process
     # with its open connections and threads.
     context = multiprocessing.get_context("spawn")
+    claimed, source, workers = context.Value("q", 0), _source(), min(jobs - 1, len(tasks))
     with concurrent.futures.ProcessPoolExecutor(
-        min(jobs - 1, len(tasks)), mp_context=context,
-        initializer=sweep.start_worker, initargs=(_source(),),
-    ) as pool:  # fmt: skip
-        futures = [pool.submit(sweep.work, task) for task in tasks]
-        source, here = _source(), {}
+        workers, mp_context=context, initializer=sweep.start_worker, initargs=(source, claimed)
+    ) as pool:
+        futures = [pool.submit(sweep.work, tasks) for _ in range(workers)]
         with contextlib.closing(source.connect()) as db:
-            reader = sweep.Reader(db, source)
-            for number in reversed(range(len(tasks))):
-                if not futures[number].cancel():
-                    break
-                here[number] = sweep.run(tasks[number], reader)
-        return [here[n] if n in here else future.result() for n, future in enumerate(futures)]
+            done = sweep.drain(tasks, sweep.Reader(db, source), claimed)
+        for future in futures:
+            done += future.result()
+    return [outcome for _, outcome in sorted(done, key=lambda pair: pair[0])]
 
 
 # Django's own connection settings that psycopg.connect does not take.

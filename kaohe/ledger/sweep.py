@@ -294,16 +294,35 @@ def _pg_entry_rows(source: Source) -> str:
     )
 
 
+def drain(tasks: list[Task], reader: Reader, claimed) -> list[tuple[int, Outcome]]:
+    """Runs tasks one at a time, each claimed from the counter `claimed` (a
+    multiprocessing.Value shared by the processes of a pass), until none is left; returns
+    them numbered. So every process finishes within one task of the others."""
+    done = []
+    while (number := _claim(claimed)) < len(tasks):
+        done.append((number, run(tasks[number], reader)))
+    return done
+
+
+def _claim(claimed) -> int:
+    with claimed.get_lock():
+        number = claimed.value
+        claimed.value += 1
+    return number
+
+
 # Worker processes: one connection each, opened by the pool's initializer.
 _reader: Reader | None = None
+_claimed = None
 
 
-def start_worker(source: Source) -> None:
-    global _reader
-    _reader = Reader(source.connect(), source)
+def start_worker(source: Source, claimed=None) -> None:
+    global _reader, _claimed
+    _reader, _claimed = Reader(source.connect(), source), claimed
 
 
-def work(task: Task) -> Outcome:
-    if _reader is None:
+def work(tasks: list[Task]) -> list[tuple[int, Outcome]]:
+    """In a worker: `drain` with the pool's counter."""
+    if _reader is None or _claimed is None:
         raise RuntimeError("start_worker was not called in this process")
-    return run(task, _reader)
+    return drain(tasks, _reader, _claimed)

