@@ -253,7 +253,10 @@ def _pip_overdue(spec, params, now, tz, employee_ids) -> list[Finding]:
     if params["day_kind"] == CALENDAR:
         latest_due = today - dt.timedelta(days=params["days"])
     else:
-        latest_due = calendar.add_working_days(today, -params["days"])
+        # Overdue by N working days: N working days lie in (due day, today], whatever kind
+        # of day the due day or today is (a holiday, a weekend, a make-up working day).
+        day = dt.timedelta(days=1)
+        latest_due = calendar.add_working_days(today + day, -params["days"]) - day
     people = population(spec, employee_ids)
     findings = []
     plans = Plan.objects.filter(

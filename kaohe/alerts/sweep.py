@@ -19,7 +19,7 @@ from django.db import transaction
 
 from kaohe.alerts.actions import escalate, resolve
 from kaohe.alerts.kinds import EVENT_KINDS, Finding, Spec, evaluate
-from kaohe.alerts.models import OPEN_STATUSES, UNRESOLVED, Alert, Rule, Status
+from kaohe.alerts.models import OPEN_STATUSES, UNRESOLVED, Alert, Kind, Rule, Status
 from kaohe.ledger import bulk
 from kaohe.ledger.tasks import checkpoint_task
 from kaohe.lib import clock
@@ -67,12 +67,17 @@ def sweep(
     result = SweepResult()
     for rule in active_rules(now, kinds):
         result.add(sweep_rule(rule, now, employee_ids))
+    undelivered: list[int] = []
     if employee_ids is None:
         result.escalated = escalate_due(now)
-    if result.raised and deliver:
+        # Alerts whose delivery task was lost (a worker killed, a queue emptied) are sent
+        # again; a delivered one is skipped by deliver() and by the notifications' dedupe.
+        stale = Alert.objects.filter(status=Status.RAISED, raised_at__lt=now - REDELIVER_AFTER)
+        undelivered = list(stale.values_list("pk", flat=True)[:REDELIVER_BATCH])
+    if (result.raised or undelivered) and deliver:
         from kaohe.alerts.tasks import deliver_task
 
-        ids = list(result.raised)
+        ids = [*undelivered, *result.raised]
         transaction.on_commit(lambda: deliver_task.enqueue(ids))
     return result
 
@@ -89,6 +94,19 @@ def sweep_rule(
     return result
 
 
+# Kinds whose finding names one item (a document, a task, a silence): one alert per item,
+# resolved when that item is no longer found. The kinds over figures keep one open alert
+# per person, whatever the period: a new complete period still below the threshold raises
+# a new alert only once the earlier one was acknowledged.
+PER_ITEM = (Kind.UNCONFIRMED, Kind.PIP_OVERDUE, Kind.SOURCE_SILENT)
+REDELIVER_AFTER = dt.timedelta(minutes=5)
+REDELIVER_BATCH = 5_000
+
+
+def _key(rule: Rule, subject: str, period: str):
+    return (subject, period) if rule.kind in PER_ITEM else subject
+
+
 def _apply(rule, findings: list[Finding], now, employee_ids) -> SweepResult:
     result = SweepResult()
     alerts = Alert.objects.filter(rule=rule)
@@ -98,7 +116,9 @@ def _apply(rule, findings: list[Finding], now, employee_ids) -> SweepResult:
         # After new facts only those employees were looked at (and only they can be found):
         # the rule's other open alerts, thousands of them, stay unread.
         open_alerts = open_alerts.filter(employee_id__in=list(employee_ids))
-    unresolved = {alert.subject: alert for alert in open_alerts.select_related("employee", "rule")}
+    unresolved = list(open_alerts.select_related("employee", "rule"))
+    # An acknowledged alert is being dealt with; it does not hold back the next period's.
+    blocking = {_key(rule, a.subject, a.period) for a in unresolved if a.status in OPEN_STATUSES}
     taken = set(
         alerts.filter(subject__in=list(subjects)).values_list("subject", "period")
     ) if subjects else set()  # fmt: skip
@@ -116,40 +136,33 @@ def _apply(rule, findings: list[Finding], now, employee_ids) -> SweepResult:
             raised_at=now,
         )
         for f in findings
-        if f.subject not in unresolved
+        if _key(rule, f.subject, f.period) not in blocking
         and (f.subject, f.period) not in taken
-        and f.subject not in cooling
+        and _key(rule, f.subject, f.period) not in cooling
     ]
     if new:
         created = Alert.objects.bulk_create(new, batch_size=1000)
         result.raised = [alert.pk for alert in created]
         _record_raised(rule, created)
-    evaluated = _evaluated_subjects(rule, employee_ids, unresolved)
-    for subject, alert in unresolved.items():
-        if subject not in subjects and subject in evaluated:
+    found = {_key(rule, f.subject, f.period) for f in findings}
+    ids = None if employee_ids is None else set(employee_ids)
+    for alert in unresolved:
+        looked_at = ids is None or alert.employee_id in ids
+        if looked_at and _key(rule, alert.subject, alert.period) not in found:
             resolve(alert, "condition no longer holds", now=now)
             result.resolved += 1
     return result
 
 
-def _cooling(rule: Rule, subjects: set[str], now: dt.datetime) -> set[str]:
-    """Subjects whose last alert of the rule was resolved within the cooldown."""
+def _cooling(rule: Rule, subjects: set[str], now: dt.datetime) -> set:
+    """Keys (see _key) whose last alert of the rule was resolved within the cooldown."""
     if not rule.cooldown_days or not subjects:
         return set()
     since = now - dt.timedelta(days=rule.cooldown_days)
     recent = Alert.objects.filter(
         rule=rule, subject__in=list(subjects), resolved_at__gte=since
-    ).values_list("subject", flat=True)
-    return set(recent)
-
-
-def _evaluated_subjects(rule, employee_ids, unresolved: dict[str, Alert]) -> set[str]:
-    """The subjects whose open alerts this evaluation may resolve: all of them after a full
-    sweep; after new facts, only those of the employees looked at."""
-    if employee_ids is None:
-        return set(unresolved)
-    ids = set(employee_ids)
-    return {s for s, alert in unresolved.items() if alert.employee_id in ids}
+    ).values_list("subject", "period")
+    return {_key(rule, subject, period) for subject, period in recent}
 
 
 def _record_raised(rule: Rule, alerts: list[Alert]) -> None:
@@ -178,14 +191,17 @@ def _record_raised(rule: Rule, alerts: list[Alert]) -> None:
 
 
 def escalate_due(now: dt.datetime) -> int:
-    """Escalates once each open, unacknowledged alert older than its rule allows."""
+    """Escalates once each alert of an active rule that its recipients were told of and
+    nobody acknowledged in the time the rule allows (one not yet told waits for its first
+    notice: nobody hears "escalated" of something they never heard of). A rule switched
+    off escalates nothing more; its open alerts stay as they are."""
     count = 0
-    rules = Rule.objects.filter(escalate_after_days__isnull=False)
+    rules = [rule for rule in active_rules(now) if rule.escalate_after_days is not None]
     for rule in rules:
         cutoff = now - dt.timedelta(days=rule.escalate_after_days)
         due = Alert.objects.filter(
             rule=rule,
-            status__in=[s for s in OPEN_STATUSES if s != Status.ESCALATED],
+            status=Status.NOTIFIED,
             raised_at__lte=cutoff,
         ).select_related("rule", "employee")
         for alert in due:

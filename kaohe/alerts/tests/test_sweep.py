@@ -211,3 +211,90 @@ def test_the_scope_limits_whom_a_rule_watches(cast, m):
         "E0004",
     }
     assert Decimal(evaluate(weighted, at("2026-03-02T09:00:00"))[0].figures["attainment"][0]) == 0
+
+
+def test_overdue_by_working_days_counts_the_working_days_after_the_due_day(cast, m):
+    """Due Thursday 2026-09-17: ten working days after it end on 2026-10-09 (National Day
+    10-01..07 rests; Sunday 09-20 and Saturday 10-10 are make-up working days), so the task
+    is overdue by 10 working days on 10-09, not on 10-01 (a holiday)."""
+    from kaohe.org.workdays import company_calendar
+
+    plan = Plan.objects.create(
+        employee=cast.amy, title="PIP", starts_on=dt.date(2026, 9, 1),
+        due_on=dt.date(2026, 12, 31), created_at=at("2026-09-01T09:00:00"),
+    )  # fmt: skip
+    Task.objects.create(plan=plan, title="复盘", due_on=dt.date(2026, 9, 17))
+    spec = Spec(Kind.PIP_OVERDUE, {"days": 10, "day_kind": "working"})
+    calendar = company_calendar()
+    for day in range(17, 40):
+        today = dt.date(2026, 9, 1) + dt.timedelta(days=day)
+        found = bool(evaluate(spec, dt.datetime.combine(today, dt.time(12), SHANGHAI)))
+        assert found == (calendar.count_working_days(dt.date(2026, 9, 17), today) >= 10), today
+    assert not evaluate(spec, at("2026-10-01T12:00:00"))
+
+
+def test_each_overdue_task_has_its_own_alert_and_a_done_one_resolves(cast, m):
+    rule_data = {
+        "code": "pip-late", "name": "改进任务逾期", "kind": Kind.PIP_OVERDUE,
+        "params": {"days": 1, "day_kind": "calendar"}, "level": Level.LEVEL2,
+        "recipients": {"hr": True}, "channels": ["inbox"],
+    }  # fmt: skip
+    with time_machine.travel(at("2026-05-01T09:00:00"), tick=False):
+        do_save_rule(cast.ada, None, rule_data)
+    plan = Plan.objects.create(
+        employee=cast.amy, title="PIP", starts_on=dt.date(2026, 4, 1),
+        due_on=dt.date(2026, 6, 30), created_at=at("2026-04-01T09:00:00"),
+    )  # fmt: skip
+    first = Task.objects.create(plan=plan, title="T1", due_on=dt.date(2026, 5, 1))
+    Task.objects.create(plan=plan, title="T2", due_on=dt.date(2026, 5, 1))
+    with time_machine.travel(at("2026-05-05T09:00:00"), tick=False):
+        assert len(sweep().raised) == 2
+    first.done_at = at("2026-05-06T09:00:00")
+    first.save()
+    Task.objects.create(plan=plan, title="T3", due_on=dt.date(2026, 5, 4))
+    with time_machine.travel(at("2026-05-07T09:00:00"), tick=False):
+        result = sweep()
+    assert len(result.raised) == 1 and result.resolved == 1
+    assert Alert.objects.get(period=f"pip-task:{first.pk}").status == Status.RESOLVED
+
+
+def test_an_acknowledged_alert_does_not_silence_the_next_period(cast, m):
+    agree(cast, "2026-Q1", "300000")
+    below_rule(cast)
+    with time_machine.travel(at("2026-03-02T09:00:00"), tick=False):
+        deliver_task.call(sweep(deliver=False).raised)
+    do_acknowledge(cast.mike.user, Alert.objects.get(), "已约谈")
+    with time_machine.travel(at("2026-04-02T09:00:00"), tick=False):
+        raised = sweep(deliver=False).raised
+    assert [Alert.objects.get(pk=pk).period for pk in raised] == ["2026-03"]
+    assert Alert.objects.get(period="2026-02").status == Status.ACKNOWLEDGED
+
+
+def test_a_switched_off_rule_escalates_nothing_and_an_untold_alert_is_not_escalated(cast, m):
+    agree(cast, "2026-Q1", "300000")
+    rule = below_rule(cast, escalate_after_days=5, escalate_to=Level.LEVEL2)
+    with time_machine.travel(at("2026-03-02T09:00:00"), tick=False):
+        sweep(deliver=False)
+    with time_machine.travel(at("2026-03-09T09:00:00"), tick=False):
+        assert sweep(deliver=False).escalated == 0  # never told: first the notice
+        deliver_task.call([Alert.objects.get().pk])
+        rule.active = False
+        rule.save()
+        assert sweep(deliver=False).escalated == 0
+    assert Alert.objects.get().status == Status.NOTIFIED
+
+
+def test_an_alert_whose_delivery_was_lost_is_delivered_by_the_next_sweep(
+    cast, m, django_capture_on_commit_callbacks
+):
+    agree(cast, "2026-Q1", "300000")
+    below_rule(cast)
+    with time_machine.travel(at("2026-03-02T09:00:00"), tick=False):
+        sweep(deliver=False)  # as if the delivery task never ran
+    with (
+        time_machine.travel(at("2026-03-02T09:20:00"), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert sweep().raised == []
+    assert Alert.objects.get().status == Status.NOTIFIED
+    assert Notification.objects.filter(user=cast.mike.user).count() == 1
