@@ -259,8 +259,11 @@ def _pip_overdue(spec, params, now, tz, employee_ids) -> list[Finding]:
         latest_due = calendar.add_working_days(today + day, -params["days"]) - day
     people = population(spec, employee_ids)
     findings = []
+    # As things stood at `now` (a backtest or `kaohe sweep --as-of` looks back): a plan
+    # opened by then and not closed before, a task not done before.
+    still_open = Q(status=PlanStatus.OPEN) | Q(closed_at__gt=now)
     plans = Plan.objects.filter(
-        status=PlanStatus.OPEN, due_on__lte=latest_due, employee__in=people
+        still_open, created_at__lte=now, due_on__lte=latest_due, employee__in=people
     ).select_related("employee")
     for plan in plans.order_by("pk"):
         findings.append(
@@ -277,9 +280,10 @@ def _pip_overdue(spec, params, now, tz, employee_ids) -> list[Finding]:
             )
         )
     tasks = Task.objects.filter(
-        done_at__isnull=True,
+        Q(done_at__isnull=True) | Q(done_at__gt=now),
+        Q(plan__status=PlanStatus.OPEN) | Q(plan__closed_at__gt=now),
+        plan__created_at__lte=now,
         due_on__lte=latest_due,
-        plan__status=PlanStatus.OPEN,
         plan__employee__in=people,
     ).select_related("plan__employee")
     for task in tasks.order_by("pk"):

@@ -1,5 +1,5 @@
 """What a rule would do, shown before it is saved: whom it flags today and, month by
-month over the past year, whom it would have flagged (the backtest).
+month over the past year, the alerts it would have raised (the backtest).
 
 Only reads: `kinds.evaluate` is pure, so neither alerts nor ledger entries are written.
 """
@@ -55,9 +55,14 @@ def preview(spec: Spec, now: dt.datetime) -> Preview:
     try:
         with expressions.collect_errors() as failures:
             result.today = _flagged(evaluate(spec, now))
+        # An alert exists once per subject and period: a month counts the pairs it finds
+        # that no earlier month of the backtest found (someone below target for six months
+        # running is one alert per period, not six at each month-end).
+        seen: set[tuple[str, str]] = set()
         for label, moment in month_ends(now, MONTHS):
-            found = _flagged(evaluate(spec, moment))
-            result.months.append(Month(label, len(found), found))
+            found = [f for f in evaluate(spec, moment) if (f.subject, f.period) not in seen]
+            seen |= {(f.subject, f.period) for f in found}
+            result.months.append(Month(label, len(found), _flagged(found)))
     except ParamError as fault:
         return Preview(errors=fault.errors)
     result.population = _population(spec)

@@ -86,3 +86,20 @@ def test_employees_whose_expression_fails_are_counted_not_flagged(story):
     assert [f.subject for f in result.today] == ["E0003"]
     assert result.failures == 3  # Dora, Mike and Olga have no score: null < 80
     assert any("E000" in w for w in result.warnings)
+
+
+def test_the_backtest_sees_a_task_as_it_stood_and_counts_each_alert_once(cast):
+    """A task due 2026-01-05 and done on 2026-03-10 was overdue at the end of January and
+    February: one alert (raised in January), none after it was done."""
+    from kaohe.pips.models import Plan, Task
+
+    plan = Plan.objects.create(
+        employee=cast.amy, title="PIP", starts_on=dt.date(2026, 1, 1),
+        due_on=dt.date(2026, 12, 31), created_at=at("2026-01-01T09:00:00"),
+    )  # fmt: skip
+    Task.objects.create(plan=plan, title="T", due_on=dt.date(2026, 1, 5),
+                        done_at=at("2026-03-10T09:00:00"))  # fmt: skip
+    spec = Spec(Kind.PIP_OVERDUE, {"days": 10, "day_kind": "calendar"})
+    result = run(spec, "2026-12-05T09:00:00")
+    counts = {m.label: m.count for m in result.months if m.count}
+    assert counts == {"2026-01": 1}
