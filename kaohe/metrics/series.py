@@ -83,7 +83,7 @@ class _Reader:
         self.end = max(p.end for p in periods)
         self.windows = _windows(periods)
         self.bounds = [(p, p.start, p.end) for p in periods]
-        self.withins: dict[tuple[str, dt.date], Period] = {}
+        self.withins: dict[tuple[str, dt.date], tuple[Period, dt.date]] = {}  # and its end
         # item_target per (item content, id of the agreement's period, index of the period):
         # people given the same targets share it. The withins above keep those ids alive.
         self.targets: dict[tuple, Decimal | None] = {}
@@ -140,10 +140,11 @@ class _Reader:
         found: dict[int, list[_Agreement]] = defaultdict(list)
         by_version: dict[int, _Agreement] = {}
         for employee_id, kind, period_start, version_id in rows:
-            within = self.withins.get((kind, period_start))
-            if within is None:
-                within = self.withins[kind, period_start] = Period(period_start, PeriodKind(kind))
-            agreement = _Agreement(within, within.start, within.end, [])
+            known = self.withins.get((kind, period_start))
+            if known is None:
+                period = Period(period_start, PeriodKind(kind))
+                known = self.withins[kind, period_start] = (period, period.end)
+            agreement = _Agreement(known[0], period_start, known[1], [])
             by_version[version_id] = agreement
             found[employee_id].append(agreement)
         if not by_version:
