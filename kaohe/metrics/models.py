@@ -146,11 +146,19 @@ class Actual(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     # The cell's unique constraint and the (org_unit, month) index serve every lookup; see
-    # Fact for why the keys have no single-column indexes.
-    employee = models.ForeignKey(Employee, models.PROTECT, related_name="actuals", db_index=False)
-    metric = models.ForeignKey(Metric, models.PROTECT, related_name="actuals", db_index=False)
+    # Fact for why the keys have no single-column indexes. An actual is derived from facts
+    # written in the same transaction, whose own foreign keys the database checks: checking
+    # the cell's again (at every new cell) would cost the ingest without guarding anything.
+    employee = models.ForeignKey(
+        Employee, models.PROTECT, related_name="actuals", db_index=False, db_constraint=False
+    )
+    metric = models.ForeignKey(
+        Metric, models.PROTECT, related_name="actuals", db_index=False, db_constraint=False
+    )
     month = models.DateField()
-    org_unit = models.ForeignKey(OrgUnit, models.PROTECT, related_name="+", db_index=False)
+    org_unit = models.ForeignKey(
+        OrgUnit, models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     # The sum of the values in ten-thousandths (value * 10**VALUE_PLACES): an integer, so
     # that both databases add deltas exactly in SQL (SQLite has no exact decimal type).
     total_e4 = models.BigIntegerField()

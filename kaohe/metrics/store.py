@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
+from psycopg.types.json import set_json_dumps
 
 from kaohe.metrics.models import VALUE_PLACES, Actual, Fact
 from kaohe.org.models import Placement
@@ -127,6 +128,7 @@ def insert(source: str, rows: list[Row], now: dt.datetime) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             binary = f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
+            set_json_dumps(_json, cursor.cursor)  # most facts carry no attributes
             with cursor.cursor.copy(binary) as copy:
                 copy.set_types(_FACT_TYPES)
                 for r in rows:
@@ -192,12 +194,13 @@ _ACTUAL = ("employee_id", "metric_id", "month", "org_unit_id", "total_e4", "coun
 
 
 def add_to_actuals(deltas: dict[tuple, Delta], now: dt.datetime) -> None:
-    """Adds each delta to its actual, creating it when new. Cells are written in key order,
-    so concurrent batches take their row locks in one order and cannot deadlock."""
+    """Adds each delta to its actual, creating it when new. On PostgreSQL the upsert takes
+    the cells in key order, so concurrent batches lock rows in one order and cannot
+    deadlock; SQLite has one writer at a time."""
     adapt = _adapter()
     stamp = adapt(now)
     rows = []
-    for (employee_id, metric_id, month, unit_id), delta in sorted(deltas.items()):
+    for (employee_id, metric_id, month, unit_id), delta in deltas.items():
         latest_at, latest_value = delta.latest or (None, None)
         rows.append((employee_id, metric_id, adapt(month), unit_id, delta.total_e4, delta.count,
                      adapt(latest_at), adapt(latest_value), stamp))  # fmt: skip
