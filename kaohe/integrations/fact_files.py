@@ -2,8 +2,9 @@
 console or `kaohe import facts FILE --source S`.
 
 Unlike the people import, a fact file is not all or nothing: it is read as a stream and
-applied chunk by chunk (at most MAX_ITEMS rows, each chunk one `ingest_facts` call and one
-transaction), so a file of a million rows needs no more memory than a chunk and the
+applied chunk by chunk (at most MAX_ITEMS rows, each chunk one transaction of
+`ingest_stream`, which reads the next chunk while the database commits the current one), so
+a file of a million rows needs no more memory than two chunks and the
 rows that are right are applied whatever the others hold. The upsert is by (source,
 external id), as in the API, so running the same file again (after fixing the rejected
 rows, or after an interruption) changes nothing that was already applied.
@@ -32,7 +33,7 @@ from kaohe.integrations.models import Channel, Delivery, Source
 from kaohe.integrations.sync import record_delivery
 from kaohe.lib import tabular
 from kaohe.lib.tabular import DATE_PATTERN, cell_text, neutralise, plain_text
-from kaohe.metrics.ingest import MAX_ITEMS, IngestResult, ingest_facts
+from kaohe.metrics.ingest import MAX_ITEMS, IngestResult, ingest_stream
 from kaohe.metrics.items import Rejection
 from kaohe.org.evidence import record
 from kaohe.org.models import Company
@@ -338,8 +339,9 @@ def import_facts(
         result.file_error = True
         return result
     reader = RowReader(layout, ZoneInfo(Company.get().timezone))
-    for chunk in _chunks(_items(table.rows, reader, layout, result), chunk_size):
-        _apply(source, chunk, actor, layout, result)
+    chunks = _chunks(_items(table.rows, reader, layout, result), chunk_size)
+    for chunk, applied in ingest_stream(source, chunks, actor, channel=Channel.FILE):
+        _apply(chunk, applied, layout, result)
     result.errors.sort(key=lambda error: (error.row or 0, _column_order(error.column, layout)))
     _log(source, actor, result, sha256, size)
     return result
@@ -414,22 +416,29 @@ def _row(number, cells, reader, layout, result, first_row: dict[str, int]) -> _R
     return _Row(number, item)
 
 
-def _chunks(rows: Iterator[_Row], size: int) -> Iterator[list[_Row]]:
+class _Chunk(list):
+    """The items of a chunk of rows, and the file row each came from."""
+
+    def __init__(self, rows: list[_Row]) -> None:
+        super().__init__(row.item for row in rows)
+        self.numbers = [row.number for row in rows]
+
+
+def _chunks(rows: Iterator[_Row], size: int) -> Iterator[_Chunk]:
     chunk: list[_Row] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) == size:
-            yield chunk
+            yield _Chunk(chunk)
             chunk = []
     if chunk:
-        yield chunk
+        yield _Chunk(chunk)
 
 
-def _apply(source: str, chunk: list[_Row], actor, layout: Layout, result: FactImportResult):
-    applied = ingest_facts(source, [row.item for row in chunk], actor, channel=Channel.FILE)
+def _apply(chunk: _Chunk, applied: IngestResult, layout: Layout, result: FactImportResult):
     result.add(applied)
     for rejection in applied.rejected:
-        row = chunk[rejection.index].number
+        row = chunk.numbers[rejection.index]
         result.errors.append(RowError(row, layout.label(rejection.field), rejection.message))
 
 

@@ -19,12 +19,14 @@ import json
 import zlib
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from kaohe.lib import clock
@@ -35,7 +37,7 @@ from kaohe.metrics.signals import facts_changed
 from kaohe.org.evidence import record
 from kaohe.org.models import Company, Employee
 
-__all__ = ["MAX_ITEMS", "IngestError", "IngestResult", "Rejection", "ingest_facts"]
+__all__ = ["MAX_ITEMS", "IngestError", "IngestResult", "Rejection", "ingest_facts", "ingest_stream"]
 
 MAX_ITEMS = 10_000
 SCALE = 10_000  # Actual.total_e4 counts ten-thousandths
@@ -97,6 +99,51 @@ def ingest_facts(
     batch = _Batch(source, clock.now(), ZoneInfo(Company.get().timezone))
     batch.read(items)
     return batch.commit(actor, employees, channel)
+
+
+def ingest_stream(
+    source: str,
+    chunks: Iterable[Sequence[Mapping]],
+    actor,
+    *,
+    employees=None,
+    channel: str = "file",
+) -> Iterator[tuple[Sequence[Mapping], IngestResult]]:
+    """`ingest_facts` over each chunk in turn, each its own transaction; yields every chunk
+    with its result.
+
+    While the database commits a chunk, a helper thread takes the next one from `chunks`
+    and checks its items (pure Python, no database). A commit is mostly the server's work
+    (the facts' foreign-key checks, writing the log), so on a machine with two cores the
+    two overlap. Only the commit: Python runs one thread at a time, and overlapping with
+    statements that stream data to the server (COPY) would cost more than it saves. An
+    IngestError of a chunk (too many items) is raised in its turn, after the chunks before.
+    """
+    language = translation.get_language()
+    tz = ZoneInfo(Company.get().timezone)
+    pending = iter(chunks)
+
+    def prepare() -> tuple[Sequence[Mapping], _Batch] | None:
+        with translation.override(language):  # rejections in the caller's language
+            chunk = next(pending, None)
+            if chunk is None:
+                return None
+            batch = _Batch(source, clock.now(), tz)
+            batch.read(chunk)
+            return chunk, batch
+
+    with ThreadPoolExecutor(1, thread_name_prefix="kaohe-ingest") as helper:
+        upcoming: list[Future] = []  # the next chunk, being read while this one commits
+
+        def read_next() -> None:
+            upcoming.append(helper.submit(prepare))
+
+        prepared = prepare()
+        while prepared is not None:
+            chunk, batch = prepared
+            result = batch.commit(actor, employees, channel, before_commit=read_next)
+            yield chunk, result
+            prepared = upcoming.pop().result() if upcoming else prepare()
 
 
 def _content(item: Item) -> str:
@@ -169,8 +216,9 @@ class _Batch:
             self.items.append(item)
         self._reject_duplicates(seen)
 
-    def commit(self, actor, employees, channel: str) -> IngestResult:
-        """Resolves the checked items and applies them in one transaction."""
+    def commit(self, actor, employees, channel: str, before_commit=None) -> IngestResult:
+        """Resolves the checked items and applies them in one transaction; calls
+        `before_commit` as the last thing before committing (see ingest_stream)."""
         self.resolve(employees)
         with transaction.atomic():
             _lock_source(self.source)
@@ -192,6 +240,8 @@ class _Batch:
                 transaction.on_commit(
                     lambda: facts_changed.send(sender=_Batch, employee_ids=ids), robust=True
                 )
+            if before_commit is not None:
+                before_commit()
         self.result.rejected.sort(key=lambda rejection: rejection.index)
         return self.result
 

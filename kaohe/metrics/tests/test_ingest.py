@@ -338,3 +338,27 @@ def test_each_batch_keeps_what_it_changed_and_the_ledger_entry_vouches_for_it(me
     assert updated[:5] == ["D-1", "updated", "E0003", "sales_amount", "80.0000"]
     assert updated[-1][:3] == ["E0003", "sales_amount", "100.0000"]  # what it said before
     assert voided[:2] == ["D-2", "voided"] and voided[-1][2] == "7.0000"
+
+
+def test_a_stream_applies_chunk_after_chunk_as_separate_batches(metrics):
+    from django.utils import translation
+
+    from kaohe.metrics.ingest import ingest_stream
+
+    chunks = [
+        [deal("S-1"), deal("S-2", value="1.00")],
+        [deal("S-1"), {"external_id": "S-3", "employee": "E0003"}],  # the first again; a fault
+        [deal(f"S-{n}") for n in range(4, 4 + MAX_ITEMS + 1)],  # one too many
+    ]
+    results = []
+    with translation.override("en"), pytest.raises(IngestError, match="at most"):
+        for chunk, result in ingest_stream("crm", chunks, None):
+            results.append((len(chunk), result.counts()))
+            # Read in the helper thread, still in the caller's language.
+            assert all("required" in r.message for r in result.rejected)
+    assert results == [
+        (2, {"created": 2, "updated": 0, "unchanged": 0, "voided": 0, "rejected": 0}),
+        (2, {"created": 0, "updated": 0, "unchanged": 1, "voided": 0, "rejected": 1}),
+    ]
+    assert FactBatch.objects.count() == 1  # the second chunk changed nothing
+    assert Fact.objects.count() == 2
