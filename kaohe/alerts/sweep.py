@@ -78,7 +78,10 @@ def sweep(
         from kaohe.alerts.tasks import deliver_task
 
         ids = [*undelivered, *result.raised]
-        transaction.on_commit(lambda: deliver_task.enqueue(ids))
+        # In tasks of a few hundred, so that other work (new facts) gets its turn between.
+        for start in range(0, len(ids), DELIVER_BATCH):
+            batch = ids[start : start + DELIVER_BATCH]
+            transaction.on_commit(lambda batch=batch: deliver_task.enqueue(batch))
     return result
 
 
@@ -101,6 +104,7 @@ def sweep_rule(
 PER_ITEM = (Kind.UNCONFIRMED, Kind.PIP_OVERDUE, Kind.SOURCE_SILENT)
 REDELIVER_AFTER = dt.timedelta(minutes=5)
 REDELIVER_BATCH = 5_000
+DELIVER_BATCH = 200
 
 
 def _key(rule: Rule, subject: str, period: str):

@@ -26,7 +26,9 @@ def sweep_task() -> dict:
             "escalated": result.escalated}  # fmt: skip
 
 
-@task()
+# New facts come first: a fact batch should turn into its alert within seconds even while
+# the worker is busy telling the recipients of a large sweep.
+@task(priority=50)
 def reevaluate_task(employee_ids: list[int]) -> int:
     """After a fact batch: the figure-based rules for the employees it touched."""
     from kaohe.alerts.sweep import reevaluate
