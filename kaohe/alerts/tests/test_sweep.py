@@ -298,3 +298,37 @@ def test_an_alert_whose_delivery_was_lost_is_delivered_by_the_next_sweep(
         assert sweep().raised == []
     assert Alert.objects.get().status == Status.NOTIFIED
     assert Notification.objects.filter(user=cast.mike.user).count() == 1
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+def test_several_workers_sweeping_at_once_raise_each_alert_once(cast, m):
+    """Four workers sweep the same rules at the same moment (the scheduler's sweep and
+    re-evaluations after facts overlap): the rule's row lock and the unique constraint
+    leave one alert and one ledger entry per person and period."""
+    import threading
+
+    from django.db import connection
+
+    agree(cast, "2026-Q1", "300000")
+    agree(cast, "2026-Q1", "300000", employee=cast.olga)
+    below_rule(cast)
+    now = at("2026-03-02T09:00:00")
+    errors = []
+
+    def work():
+        try:
+            sweep(now, deliver=False)
+        except Exception as fault:
+            errors.append(fault)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=work) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    assert sorted(Alert.objects.values_list("subject", flat=True)) == ["E0003", "E0004"]
+    assert Entry.objects.filter(kind="alerts.alert.raised").count() == 2
