@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db import connection
 
 from kaohe.alerts.actions import do_acknowledge, do_save_rule
 from kaohe.alerts.kinds import Spec, evaluate
@@ -307,8 +308,6 @@ def test_several_workers_sweeping_at_once_raise_each_alert_once(cast, m):
     re-evaluations after facts overlap): the rule's row lock and the unique constraint
     leave one alert and one ledger entry per person and period."""
     import threading
-
-    from django.db import connection
 
     agree(cast, "2026-Q1", "300000")
     agree(cast, "2026-Q1", "300000", employee=cast.olga)
