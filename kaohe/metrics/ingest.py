@@ -112,6 +112,7 @@ def ingest_stream(
     """`ingest_facts` over each chunk in turn, each its own transaction; yields every chunk
     with its result.
 
+    Employees and their placements are read once for the whole stream (see _Directory).
     While the database commits a chunk, a helper thread takes the next one from `chunks`
     and checks its items (pure Python, no database). A commit is mostly the server's work
     (the facts' foreign-key checks, writing the log), so on a machine with two cores the
@@ -132,6 +133,7 @@ def ingest_stream(
             batch.read(chunk)
             return chunk, batch
 
+    directory = _Directory(employees)
     with ThreadPoolExecutor(1, thread_name_prefix="kaohe-ingest") as helper:
         upcoming: list[Future] = []  # the next chunk, being read while this one commits
 
@@ -141,7 +143,7 @@ def ingest_stream(
         prepared = prepare()
         while prepared is not None:
             chunk, batch = prepared
-            result = batch.commit(actor, employees, channel, before_commit=read_next)
+            result = batch.commit(actor, employees, channel, read_next, directory)
             yield chunk, result
             prepared = upcoming.pop().result() if upcoming else prepare()
 
@@ -216,10 +218,12 @@ class _Batch:
             self.items.append(item)
         self._reject_duplicates(seen)
 
-    def commit(self, actor, employees, channel: str, before_commit=None) -> IngestResult:
+    def commit(
+        self, actor, employees, channel: str, before_commit=None, directory=None
+    ) -> IngestResult:
         """Resolves the checked items and applies them in one transaction; calls
         `before_commit` as the last thing before committing (see ingest_stream)."""
-        self.resolve(employees)
+        self.resolve(employees, directory)
         with transaction.atomic():
             _lock_source(self.source)
             self.apply()
@@ -261,11 +265,12 @@ class _Batch:
     def reject(self, index: int, field_name: str, code: str, message: str) -> None:
         self.result.rejected.append(Rejection(index, field_name, code, str(message)))
 
-    def resolve(self, employees) -> None:
+    def resolve(self, employees, directory: "_Directory | None" = None) -> None:
         self.allowed = employees
+        directory = directory or _Directory(employees)
         numbers = {item.employee for item in self.items if not item.void}
         codes = {item.metric for item in self.items if not item.void}
-        self.employee_ids, current_units = _employee_ids(numbers, employees)
+        self.employee_ids = directory.employees(numbers)
         self.metrics = {m.code: m for m in Metric.objects.filter(code__in=codes, active=True)}
         # Voids and moves may touch metrics the batch does not name; "latest" ones are few.
         latest = Metric.objects.filter(aggregation=Aggregation.LATEST)
@@ -276,7 +281,7 @@ class _Batch:
                 kept.append(item)
         self.items = kept
         wanted = {self.employee_ids[i.employee] for i in kept if not i.void}
-        self.placed = _placements({pk: current_units[pk] for pk in wanted})
+        self.placed = directory.placements(wanted)
 
     def _known(self, item: Item) -> bool:
         if item.employee not in self.employee_ids:
@@ -445,6 +450,35 @@ class _Batch:
         if {row.metric_id for row in earlier} - set(codes):
             codes = dict(Metric.objects.values_list("pk", "code"))
         return numbers, codes
+
+
+class _Directory:
+    """Employee ids, current units and placements, read once per stream: the chunks of a
+    file are attributed to the org as it stood when its import began (a transfer recorded
+    during the import applies to the next one). A single batch reads afresh."""
+
+    def __init__(self, allowed) -> None:
+        self.allowed = allowed
+        self.ids: dict[str, int] = {}
+        self.units: dict[int, int] = {}
+        self.unknown: set[str] = set()
+        self.placed: dict[int, _Placed] = {}
+
+    def employees(self, numbers: set[str]) -> dict[str, int]:
+        """The ids of the employees named that exist (within `allowed`)."""
+        missing = numbers - self.ids.keys() - self.unknown
+        if missing:
+            ids, units = _employee_ids(missing, self.allowed)
+            self.ids.update(ids)
+            self.units.update(units)
+            self.unknown |= missing - ids.keys()
+        return {number: self.ids[number] for number in numbers if number in self.ids}
+
+    def placements(self, wanted: set[int]) -> dict[int, _Placed]:
+        missing = wanted - self.placed.keys()
+        if missing:
+            self.placed.update(_placements({pk: self.units[pk] for pk in missing}))
+        return self.placed
 
 
 def _employee_ids(numbers: set[str], allowed) -> tuple[dict[str, int], dict[int, int]]:
