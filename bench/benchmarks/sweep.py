@@ -404,9 +404,10 @@ def _events(dips: list[str]) -> dict:
         while DBTaskResult.objects.ready().exists() or DBTaskResult.objects.running().exists():
             time.sleep(0.5)
         assert not DBTaskResult.objects.failed().exists(), "a task failed: see worker.log"
-        delivered = DBTaskResult.objects.filter(task_path__endswith=".deliver_task").get()
-        deliver_s = (delivered.finished_at - delivered.started_at).total_seconds()
-        deliver_ms = deliver_s * 1000 / len(delivered.args_kwargs["args"][0])
+        # The sweep hands its alerts to the worker in tasks of a few hundred.
+        tasks = DBTaskResult.objects.filter(task_path__endswith=".deliver_task")
+        deliver_s = sum((t.finished_at - t.started_at).total_seconds() for t in tasks)
+        deliver_ms = deliver_s * 1000 / sum(len(t.args_kwargs["args"][0]) for t in tasks)
         _say(f"the worker delivered the first sweep's alerts in {deliver_s:.1f} s")
         last = _months()[-2]
         pause = random.Random(SEED)
