@@ -182,42 +182,44 @@ def deliver(alert: Alert) -> None:
     """Tells the alert's recipients (raised -> notified); run by the worker after the sweep
     committed, so a sweep over many people is not held up by sending."""
     with transaction.atomic():
-        alert = (
-            Alert.objects.select_for_update(of=("self",))
-            .select_related("rule", "employee")
-            .get(pk=alert.pk)
-        )
+        alert = _locked(alert)
         if alert.status != Status.RAISED:
             return
-        rule = alert.rule
-        people = recipients_for(rule, alert.employee)
-        notify(
-            people,
-            message_of(alert),
-            channels=[c for c in rule.channels if c in CHANNELS],
-            robots=_robots(rule),
-            dedupe_key=f"alert:{alert.pk}:raised",
-        )
         alert.status = Status.NOTIFIED
         alert.notified_at = clock.now()
         alert.save(update_fields=["status", "notified_at"])
-        emit_event("alert.raised", event_data(alert))
-        record(
-            "alerts.alert.notified",
-            None,
-            {"alert": alert.pk, "recipients": len(people)},
-            employee=alert.employee,
-            alert=str(alert.pk),
-        )
+        _tell(alert, recipients_for(alert.rule, alert.employee), escalated=False)
+
+
+def _tell(alert: Alert, people: list, escalated: bool) -> None:
+    """Notifies `people` on the rule's channels, emits the event and records that they
+    were told: the first notice, or escalation number `alert.escalations`."""
+    rule = alert.rule
+    if escalated:
+        stage, event, kind = f"escalated:{alert.escalations}", "alert.escalated", "escalated"
+        details = {"level": alert.level}
+    else:
+        stage, event, kind, details = "raised", "alert.raised", "notified", {}
+    notify(
+        people,
+        message_of(alert, escalated=escalated),
+        channels=[c for c in rule.channels if c in CHANNELS],
+        robots=_robots(rule),
+        dedupe_key=f"alert:{alert.pk}:{stage}",
+    )
+    emit_event(event, event_data(alert))
+    _record(f"alerts.alert.{kind}", None, alert, recipients=len(people), **details)
+
+
+def _record(kind: str, actor, alert: Alert, **payload) -> None:
+    record(
+        kind, actor, {"alert": alert.pk, **payload}, employee=alert.employee, alert=str(alert.pk)
+    )
 
 
 @transaction.atomic
 def do_acknowledge(actor, alert: Alert, comment: str) -> Alert:
-    alert = (
-        Alert.objects.select_for_update(of=("self",))
-        .select_related("rule", "employee")
-        .get(pk=alert.pk)
-    )
+    alert = _locked(alert)
     if not may_acknowledge(actor, alert):
         raise ActionError(_("You may not acknowledge this alert."))
     if alert.status not in OPEN_STATUSES:
@@ -230,13 +232,7 @@ def do_acknowledge(actor, alert: Alert, comment: str) -> Alert:
     alert.acknowledged_by = actor
     alert.comment = comment[:2000]
     alert.save(update_fields=["status", "acknowledged_at", "acknowledged_by", "comment"])
-    record(
-        "alerts.alert.acknowledged",
-        actor,
-        {"alert": alert.pk, "comment": alert.comment},
-        employee=alert.employee,
-        alert=str(alert.pk),
-    )
+    _record("alerts.alert.acknowledged", actor, alert, comment=alert.comment)
     return alert
 
 
@@ -254,22 +250,12 @@ def resolve(alert: Alert, reason: str, actor=None, now: dt.datetime | None = Non
     alert.resolved_at = now or clock.now()
     alert.resolution = reason[:200]
     alert.save(update_fields=["status", "resolved_at", "resolution"])
-    record(
-        "alerts.alert.resolved",
-        actor,
-        {"alert": alert.pk, "reason": alert.resolution},
-        employee=alert.employee,
-        alert=str(alert.pk),
-    )
+    _record("alerts.alert.resolved", actor, alert, reason=alert.resolution)
 
 
 @transaction.atomic
 def do_resolve(actor, alert: Alert, reason: str) -> Alert:
-    alert = (
-        Alert.objects.select_for_update(of=("self",))
-        .select_related("rule", "employee")
-        .get(pk=alert.pk)
-    )
+    alert = _locked(alert)
     if not may_acknowledge(actor, alert):
         raise ActionError(_("You may not close this alert."))
     if alert.status not in UNRESOLVED:
@@ -290,18 +276,4 @@ def escalate(alert: Alert, now: dt.datetime) -> None:
     alert.escalations += 1
     alert.save(update_fields=["level", "status", "escalated_at", "escalations"])
     people = recipients_for(rule, alert.employee, rule.escalate_managers * alert.escalations)
-    notify(
-        people,
-        message_of(alert, escalated=True),
-        channels=[c for c in rule.channels if c in CHANNELS],
-        robots=_robots(rule),
-        dedupe_key=f"alert:{alert.pk}:escalated:{alert.escalations}",
-    )
-    emit_event("alert.escalated", event_data(alert))
-    record(
-        "alerts.alert.escalated",
-        None,
-        {"alert": alert.pk, "level": alert.level, "recipients": len(people)},
-        employee=alert.employee,
-        alert=str(alert.pk),
-    )
+    _tell(alert, people, escalated=True)

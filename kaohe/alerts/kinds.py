@@ -265,20 +265,14 @@ def _pip_overdue(spec, params, now, tz, employee_ids) -> list[Finding]:
     plans = Plan.objects.filter(
         still_open, created_at__lte=now, due_on__lte=latest_due, employee__in=people
     ).select_related("employee")
+
+    def overdue(employee, period: str, due_on: dt.date, **what) -> Finding:
+        days = {"days": params["days"], "day_kind": params["day_kind"]}
+        figures = {**what, "due_on": due_on.isoformat(), **days}
+        return Finding(employee.pk, employee.employee_no, period, figures)
+
     for plan in plans.order_by("pk"):
-        findings.append(
-            Finding(
-                plan.employee_id,
-                plan.employee.employee_no,
-                f"pip:{plan.pk}",
-                {
-                    "plan": plan.title,
-                    "due_on": plan.due_on.isoformat(),
-                    "days": params["days"],
-                    "day_kind": params["day_kind"],
-                },
-            )
-        )
+        findings.append(overdue(plan.employee, f"pip:{plan.pk}", plan.due_on, plan=plan.title))
     tasks = Task.objects.filter(
         Q(done_at__isnull=True) | Q(done_at__gt=now),
         Q(plan__status=PlanStatus.OPEN) | Q(plan__closed_at__gt=now),
@@ -287,21 +281,8 @@ def _pip_overdue(spec, params, now, tz, employee_ids) -> list[Finding]:
         plan__employee__in=people,
     ).select_related("plan__employee")
     for task in tasks.order_by("pk"):
-        employee = task.plan.employee
-        findings.append(
-            Finding(
-                employee.pk,
-                employee.employee_no,
-                f"pip-task:{task.pk}",
-                {
-                    "plan": task.plan.title,
-                    "task": task.title,
-                    "due_on": task.due_on.isoformat(),
-                    "days": params["days"],
-                    "day_kind": params["day_kind"],
-                },
-            )
-        )
+        what = {"plan": task.plan.title, "task": task.title}
+        findings.append(overdue(task.plan.employee, f"pip-task:{task.pk}", task.due_on, **what))
     return findings
 
 

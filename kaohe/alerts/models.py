@@ -142,7 +142,3 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule.code} {self.subject} {self.period}"
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in UNRESOLVED
