@@ -25,6 +25,8 @@ from kaohe.org.actions import ActionError, FieldErrors
 from kaohe.org.api import CHALLENGE, auth_for
 from kaohe.org.api import router as org_router
 from kaohe.org.evidence_api import router as evidence_router
+from kaohe.reviews.api import router as reviews_router
+from kaohe.signing.api import router as signing_router
 
 logger = logging.getLogger("kaohe.api")
 
@@ -96,6 +98,8 @@ api.add_router("", targets_router)
 api.add_router("", facts_router)
 api.add_router("", hooks_router)
 api.add_router("", alerts_router)
+api.add_router("", signing_router)
+api.add_router("", reviews_router)
 
 
 @api.exception_handler(ProblemError)

@@ -66,8 +66,10 @@ INSTALLED_APPS = [
     "kaohe.metrics",
     "kaohe.integrations",
     "kaohe.notify",
-    "kaohe.pips",
+    "kaohe.signing",
     "kaohe.alerts",
+    "kaohe.reviews",
+    "kaohe.pips",
     "kaohe.front",
     "kaohe.cli",
 ]

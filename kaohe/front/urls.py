@@ -1,6 +1,7 @@
 from django.urls import path
 from django.views.i18n import set_language
 
+from kaohe.front import urls_app, urls_reviews, urls_signing
 from kaohe.front.views import (
     accounts,
     alerts,
@@ -121,3 +122,6 @@ urlpatterns = [
         name="delivery_retry",
     ),
 ]
+
+# Areas with their own route modules, in the same `front` namespace.
+urlpatterns += urls_signing.urlpatterns + urls_reviews.urlpatterns + urls_app.urlpatterns

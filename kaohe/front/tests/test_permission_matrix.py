@@ -7,6 +7,7 @@ the HR partner of South. Neither may learn anything about amy.
 """
 
 import io
+import re
 import uuid
 
 import openpyxl
@@ -17,6 +18,8 @@ from kaohe.alerts.testing import make_rule, raise_alert
 from kaohe.ledger.checkpoints import make_checkpoint
 from kaohe.org.actions import do_create_api_key
 from kaohe.org.evidence import record
+
+from . import matrix_app, matrix_reviews, matrix_signing
 
 pytestmark = pytest.mark.django_db
 
@@ -110,6 +113,11 @@ MATRIX = {
     "settings/notifications/webhooks/<int:endpoint_id>/test/": ("denied_to_both", ["post"]),
     "settings/notifications/deliveries/<int:delivery_id>/retry/": ("denied_to_both", ["post"]),
 }
+# Areas keep their rows in their own module: MATRIX, and `targets(cast)` making amy's objects
+# and returning {placeholder: value} for their routes.
+AREAS = (matrix_signing, matrix_reviews, matrix_app)
+for _area in AREAS:
+    MATRIX.update(_area.MATRIX)
 AMY_MARKERS = ("艾米", "E0003", "e0003@example.com", "华东", "私密")
 
 
@@ -123,7 +131,9 @@ def all_patterns(resolver=None, prefix=""):
             yield route.lstrip("^").rstrip("$")
 
 
-def concrete(route: str, key_id, entry: int = 0, alert: int = 1) -> str:
+def concrete(route: str, key_id, entry: int = 0, alert: int = 1, extra=None) -> str:
+    for placeholder, value in (extra or {}).items():
+        route = route.replace(placeholder, str(value))
     url = (
         route.replace("<str:employee_no>", "E0003")
         .replace("<int:alert_id>", str(alert))
@@ -143,6 +153,9 @@ def concrete(route: str, key_id, entry: int = 0, alert: int = 1) -> str:
         .replace("<int:robot_id>", "1")
         .replace("<int:endpoint_id>", "1")
     )
+    # Anything left (an area's placeholder without an object): a well-formed guess.
+    url = re.sub(r"<uuid:\w+>", str(uuid.UUID(int=7)), url)
+    url = re.sub(r"<(?:int:)?\w+>", "1", url)
     return "/" + url
 
 
@@ -167,10 +180,13 @@ def test_outsiders_learn_nothing_about_amy(route, who, cast, client_for):
     key, _secret = do_create_api_key(None, "crm", ["employees:read"])
     amy_entry = record("test.note_about_amy", None, {"note": "私密"}, cast.amy)
     amy_alert = raise_alert(make_rule(cast.ada), cast.amy)
+    extra = {}
+    for area in AREAS:
+        extra.update(area.targets(cast))
     make_checkpoint(force=True)
     user = cast.olga.user if who == "olga" else cast.harry
     client = client_for(user)
-    url = concrete(route, key.public_id, amy_entry.index, amy_alert.pk)
+    url = concrete(route, key.public_id, amy_entry.index, amy_alert.pk, extra)
     for method in methods:
         payload = {"employee_no": "E0003", "name": "改名", "org_unit": "EAST-S"}
         if method == "post" and route.startswith("api/"):

@@ -1,0 +1,5 @@
+"""The reviews API (routes under /api/v1/)."""
+
+from ninja import Router
+
+router = Router(tags=["reviews"])

@@ -1,0 +1,5 @@
+"""The signing API (routes under /api/v1/)."""
+
+from ninja import Router
+
+router = Router(tags=["signing"])
