@@ -172,6 +172,14 @@ MEDIA_ROOT = DATA_DIR / "files"
 LEDGER_KEY_FILE = Path(env_str("KAOHE_LEDGER_KEY_FILE") or DATA_DIR / "keys" / "ledger-ed25519.pem")
 KAOHE_TSA_URL = env_str("KAOHE_TSA_URL")
 KAOHE_TSA_ROOTS = env_file("KAOHE_TSA_ROOTS")  # PEM bundle the TSA's certificate must chain to
+# WebAuthn (passkeys): the relying party id (the site's host name) and the origins pages are
+# served from. With KAOHE_WEBAUTHN_ANY_LOCALHOST (default: DEBUG) any http://localhost:<port>
+# is accepted too, for development and browser tests.
+KAOHE_WEBAUTHN_RP_ID = env_str("KAOHE_WEBAUTHN_RP_ID", "localhost")
+KAOHE_WEBAUTHN_ORIGINS = env_list(
+    "KAOHE_WEBAUTHN_ORIGINS", ["http://localhost:8000", "http://127.0.0.1:8000"]
+)
+KAOHE_WEBAUTHN_ANY_LOCALHOST = env_bool("KAOHE_WEBAUTHN_ANY_LOCALHOST", DEBUG)
 
 EMAIL_BACKEND = env_str(
     "KAOHE_EMAIL_BACKEND",
