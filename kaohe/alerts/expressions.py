@@ -14,8 +14,8 @@ Variables (per employee, as of the moment evaluated):
                         first, each a percentage or null (no agreement, no figure)
     attainment          a map: metric code -> such a list, for the metrics of the
                         employee's target agreements (attainment.sales_amount)
-    pending_documents   target agreements in force still awaiting acknowledgement
-    days_since_delivery calendar days since the oldest of those was published (0: none)
+    pending_documents   documents (results, target agreements, plans) awaiting signature
+    days_since_delivery calendar days since the oldest of those was delivered (0: none)
     overdue_tasks       open improvement-plan tasks past their due day
     tenure_days         calendar days since the hire date
     position            the position, as text
@@ -47,7 +47,8 @@ import lark
 from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
-from django.db.models import Count, F, Min, Q
+from django.db.models import CharField, Count, Exists, F, Min, OuterRef, Q
+from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -62,6 +63,7 @@ from kaohe.metrics.models import (
 )
 from kaohe.metrics.series import attainment_series, complete_periods
 from kaohe.pips.models import PlanStatus, Task
+from kaohe.signing.models import AGREEMENT_SOURCE, CHASED_KINDS, Document, DocumentState
 
 logger = logging.getLogger(__name__)
 
@@ -86,10 +88,10 @@ VARIABLES = {
         "(attainment.sales_amount)"
     ),
     "pending_documents": gettext_lazy(
-        "target agreements in force still awaiting the employee's acknowledgement"
+        "documents (results, target agreements, plans) awaiting the employee's signature"
     ),
     "days_since_delivery": gettext_lazy(
-        "calendar days since the oldest of those was published (0 when none)"
+        "calendar days since the oldest of those was delivered (0 when none)"
     ),
     "overdue_tasks": gettext_lazy("open improvement-plan tasks past their due day"),
     "tenure_days": gettext_lazy("calendar days since the hire date"),
@@ -563,7 +565,12 @@ class _Figures:
         return found
 
     def _documents(self, ids) -> dict[int, tuple[int, dt.date]]:
-        pending = (
+        """Per employee: how many documents await their signature, and since when (the
+        same documents the unconfirmed-document rule chases)."""
+        issued = Document.objects.filter(
+            source_type=AGREEMENT_SOURCE, source_id=Cast(OuterRef("pk"), CharField())
+        )
+        agreements = (
             AgreementVersion.objects.filter(
                 state=AgreementState.PUBLISHED,
                 acknowledgement=Acknowledgement.PENDING,
@@ -571,11 +578,30 @@ class _Figures:
                 agreement__in_force=F("pk"),
                 agreement__employee_id__in=ids,
             )
+            .exclude(Exists(issued))
             .values("agreement__employee_id")
             .annotate(count=Count("pk"), oldest=Min("published_at"))
             .values_list("agreement__employee_id", "count", "oldest")
         )
-        return {e: (count, oldest.astimezone(self.tz).date()) for e, count, oldest in pending}
+        documents = (
+            Document.objects.filter(
+                state=DocumentState.PENDING,
+                kind__in=CHASED_KINDS,
+                issued_at__lte=self.now,
+                employee_id__in=ids,
+            )
+            .values("employee_id")
+            .annotate(count=Count("pk"), oldest=Min("issued_at"))
+            .values_list("employee_id", "count", "oldest")
+        )
+        found: dict[int, tuple[int, dt.datetime]] = {}
+        for employee_id, count, oldest in [*agreements, *documents]:
+            if employee_id in found:
+                before, since = found[employee_id]
+                count, oldest = count + before, min(oldest, since)
+            found[employee_id] = (count, oldest)
+        tz = self.tz
+        return {e: (count, oldest.astimezone(tz).date()) for e, (count, oldest) in found.items()}
 
     def _overdue(self, ids) -> Counter:
         tasks = Task.objects.filter(

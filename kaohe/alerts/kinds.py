@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from django.db.models import F, Q
+from django.db.models import CharField, Exists, F, OuterRef, Q
+from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
 
 from kaohe.alerts.models import Kind
@@ -29,6 +30,7 @@ from kaohe.metrics.series import attainment_series, complete_periods
 from kaohe.org.models import Company, Employee, EmploymentStatus, OrgUnit
 from kaohe.org.workdays import company_calendar
 from kaohe.pips.models import Plan, PlanStatus, Task
+from kaohe.signing.models import AGREEMENT_SOURCE, CHASED_KINDS, Document, DocumentState
 
 MAX_PERIODS = 12
 
@@ -209,10 +211,40 @@ def _attainment(spec, params, now, tz, employee_ids) -> list[Finding]:
 
 
 def _unconfirmed(spec, params, now, tz, employee_ids) -> list[Finding]:
-    """Published target agreements still awaiting the employee's acknowledgement after the
-    deadline (the signing issue adds results and plans to what is watched)."""
+    """Documents put before the employee (results, target agreements, plans) still neither
+    signed nor disputed after the deadline; and published target agreements that were never
+    issued as a document for signing (agreements published before signing existed)."""
     cutoff = company_calendar().overdue_cutoff(now, params["days"], params["day_kind"], tz)
     people = population(spec, employee_ids)
+    documents = (
+        Document.objects.filter(
+            state=DocumentState.PENDING,
+            kind__in=CHASED_KINDS,
+            issued_at__lt=cutoff,
+            employee__in=people,
+        )
+        .select_related("employee")
+        .order_by("pk")
+    )
+    findings = [
+        Finding(
+            document.employee_id,
+            document.employee.employee_no,
+            f"document:{document.pk}",
+            {
+                "document": document.kind,
+                "document_id": str(document.public_id),
+                "title": document.title,
+                "delivered_at": (document.delivered_at or document.issued_at).isoformat(),
+                "days": params["days"],
+                "day_kind": params["day_kind"],
+            },
+        )
+        for document in documents
+    ]
+    issued = Document.objects.filter(
+        source_type=AGREEMENT_SOURCE, source_id=Cast(OuterRef("pk"), CharField())
+    )
     versions = (
         AgreementVersion.objects.filter(
             state=AgreementState.PUBLISHED,
@@ -221,10 +253,10 @@ def _unconfirmed(spec, params, now, tz, employee_ids) -> list[Finding]:
             agreement__in_force=F("pk"),
             agreement__employee__in=people,
         )
+        .exclude(Exists(issued))
         .select_related("agreement__employee")
         .order_by("pk")
     )
-    findings = []
     for version in versions:
         agreement = version.agreement
         findings.append(

@@ -31,6 +31,13 @@ class DocumentState(models.TextChoices):
     SUPERSEDED = "superseded", _("superseded")
 
 
+# Document.source_type of a target agreement's version (source_id: the version's pk).
+AGREEMENT_SOURCE = "metrics.agreement_version"
+
+# The kinds whose signature is chased by the unconfirmed-document warning; a disclosed
+# assessment standard needs none.
+CHASED_KINDS = [DocumentKind.RESULT, DocumentKind.AGREEMENT, DocumentKind.PIP]
+
 # The employee can still act on these (sign or dispute).
 OPEN_STATES = [DocumentState.PENDING, DocumentState.DISPUTED]
 # No longer in force: nobody can sign them.

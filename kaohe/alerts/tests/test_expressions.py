@@ -64,6 +64,18 @@ def test_the_people_variables(story):
     assert found["E0003"].figures["days_since_delivery"] == 75
 
 
+def test_documents_awaiting_signature_are_pending_documents_too(story):
+    from kaohe.alerts.tests.test_sweep import _document
+    from kaohe.signing.models import DocumentState
+
+    _document(story.amy, "result", at("2025-12-10T09:00:00"))  # older than the agreement
+    _document(story.amy, "result", at("2026-01-10T09:00:00"), state=DocumentState.SIGNED)
+    _document(story.amy, "standard", at("2025-11-10T09:00:00"))  # disclosed, no signature asked
+    found = flagged("pending_documents == 2 && days_since_delivery > 80")
+    assert list(found) == ["E0003"]
+    assert found["E0003"].figures["days_since_delivery"] == 85
+
+
 def test_overdue_improvement_tasks_are_counted(story):
     plan = Plan.objects.create(
         employee=story.amy, title="PIP", starts_on=dt.date(2026, 2, 1),

@@ -331,3 +331,41 @@ def test_several_workers_sweeping_at_once_raise_each_alert_once(cast, m):
     assert errors == []
     assert sorted(Alert.objects.values_list("subject", flat=True)) == ["E0003", "E0004"]
     assert Entry.objects.filter(kind="alerts.alert.raised").count() == 2
+
+
+def _document(employee, kind, issued_at, **fields):
+    from kaohe.signing.models import Document
+
+    n = Document.objects.count()
+    fields = {"source_type": "test", "source_id": str(n), **fields}
+    return Document.objects.create(
+        kind=kind, employee=employee, title=f"文件{n}",
+        data={}, data_json="{}", pdf=b"%PDF", data_sha256="0" * 64, pdf_sha256="0" * 64,
+        doc_sha256=f"{n:064x}", issued_at=issued_at, issued_entry=n, **fields,
+    )  # fmt: skip
+
+
+def test_a_result_left_unsigned_is_chased_but_a_signed_one_or_a_disclosed_standard_is_not(cast, m):
+    from kaohe.signing.models import AGREEMENT_SOURCE, DocumentState
+
+    issued = at("2026-09-30T15:00:00")
+    result = _document(cast.amy, "result", issued)
+    _document(cast.amy, "standard", issued)
+    _document(cast.olga, "result", issued, state=DocumentState.SIGNED)
+    _document(cast.olga, "pip", issued, state=DocumentState.WITHDRAWN)
+    spec = Spec(Kind.UNCONFIRMED, {"days": 3, "day_kind": "working"})
+    assert evaluate(spec, at("2026-10-10T23:00:00")) == []
+    found = evaluate(spec, at("2026-10-11T00:00:01"))
+    assert [(f.subject, f.period) for f in found] == [("E0003", f"document:{result.pk}")]
+    assert found[0].figures["document_id"] == str(result.public_id)
+    # A target agreement issued as a document is chased through its document only.
+    with time_machine.travel(issued, tick=False):
+        version = do_draft_agreement(cast.hazel, cast.amy, "2026-Q4")
+        do_set_items(cast.hazel, version, [ItemSpec(_metric("sales_amount"), "90000", 100)])
+        do_publish_agreement(cast.hazel, version)
+    assert len(evaluate(spec, at("2026-10-11T00:00:01"))) == 2
+    agreement = _document(
+        cast.amy, "agreement", issued, source_type=AGREEMENT_SOURCE, source_id=str(version.pk)
+    )
+    periods = {f.period for f in evaluate(spec, at("2026-10-11T00:00:01"))}
+    assert periods == {f"document:{result.pk}", f"document:{agreement.pk}"}
