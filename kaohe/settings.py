@@ -180,6 +180,11 @@ KAOHE_WEBAUTHN_ORIGINS = env_list(
     "KAOHE_WEBAUTHN_ORIGINS", ["http://localhost:8000", "http://127.0.0.1:8000"]
 )
 KAOHE_WEBAUTHN_ANY_LOCALHOST = env_bool("KAOHE_WEBAUTHN_ANY_LOCALHOST", DEBUG)
+# The company CA and seal certificate of the sealed letters (created on first use, keys
+# mode 0600), and the CJK font documents are set in (an .otf/.ttf/.ttc; Noto Sans CJK SC
+# from Debian's fonts-noto-cjk when unset).
+KAOHE_SEAL_DIR = Path(env_str("KAOHE_SEAL_DIR") or DATA_DIR / "keys" / "seal")
+KAOHE_CJK_FONT = env_str("KAOHE_CJK_FONT")
 
 EMAIL_BACKEND = env_str(
     "KAOHE_EMAIL_BACKEND",
