@@ -324,7 +324,7 @@ def deliver(pks: list[int]) -> int:
     done = 0
     with transaction.atomic():
         rows = (
-            Document.objects.select_for_update()
+            Document.objects.select_for_update(of=("self",))
             .filter(pk__in=pks, delivered_at__isnull=True, state=DocumentState.PENDING)
             .select_related("employee__user")
         )
