@@ -1,12 +1,20 @@
 """Checking a document against the ledger: its stored content and hashes against the
 "document.issued" entry, its signature's evidence against "document.signed", its letter
-against "letter.sealed", and the archived passkey assertion against the document."""
+against "letter.sealed", and the archived passkey assertion against the document.
+
+`check_document` returns problems as "<document id>: <field>: <what is wrong>" lines; an
+empty list means everything agrees. `kaohe signing check` prints them."""
+
+import hashlib
+import json
 
 from django.utils.translation import gettext as _
 
+from kaohe.ledger.models import Entry
+from kaohe.lib.canonical import CanonicalError, canonical
 from kaohe.signing import webauthn as wa
-from kaohe.signing.content import SigningError
-from kaohe.signing.models import Signature
+from kaohe.signing.content import SigningError, doc_hash, sha256_hex
+from kaohe.signing.models import Document, Letter, Method, Signature
 
 
 def reverify(signature: Signature) -> None:
@@ -24,3 +32,122 @@ def reverify(signature: Signature) -> None:
         wa.verify_archived(archived)
     except wa.PasskeyError as exc:
         raise SigningError(_("The archived passkey signature does not verify.")) from exc
+
+
+def check_document(document: Document) -> list[str]:
+    """Every disagreement between the stored document (and its signature and letter) and
+    the ledger entries and hashes that fixed them."""
+    problems = [f"{document.public_id}: {p}" for p in _document_problems(document)]
+    signature = Signature.objects.filter(document=document).select_related("signer").first()
+    if signature is not None:
+        problems += [f"{document.public_id}: {p}" for p in _signature_problems(document, signature)]
+    letter = Letter.objects.filter(document=document).first()
+    if letter is not None:
+        problems += [f"{document.public_id}: {p}" for p in _letter_problems(document, letter)]
+    return problems
+
+
+def _document_problems(document: Document) -> list[str]:
+    problems = []
+    try:
+        data_json = canonical(document.data)
+    except CanonicalError:
+        data_json = b""
+    if data_json.decode() != document.data_json:
+        problems.append("data: differs from data_json")
+    if sha256_hex(document.data_json.encode()) != document.data_sha256:
+        problems.append("data_sha256: is not the SHA-256 of data_json")
+    if sha256_hex(bytes(document.pdf)) != document.pdf_sha256:
+        problems.append("pdf_sha256: is not the SHA-256 of pdf")
+    if doc_hash(document.data_sha256, document.pdf_sha256) != document.doc_sha256:
+        problems.append("doc_sha256: does not cover data_sha256 and pdf_sha256")
+    if document.data.get("kind") != document.kind:
+        problems.append("kind: differs from the data's kind")
+    if (document.data.get("employee") or {}).get("employee_no") != document.employee.employee_no:
+        problems.append("employee: differs from the data's employee")
+    entry = _entry(document.issued_entry)
+    if entry is None or entry.get("kind") != "document.issued":
+        return [*problems, f"issued_entry: ledger entry {document.issued_entry} is not its issue"]
+    payload, subject = entry.get("payload", {}), entry.get("subject", {})
+    expected = {
+        "document": str(document.public_id),
+        "kind": document.kind,
+        "title": document.title,
+        "doc_sha256": document.doc_sha256,
+        "data_sha256": document.data_sha256,
+        "pdf_sha256": document.pdf_sha256,
+    }
+    problems += [
+        f"{name}: differs from the ledger's document.issued entry"
+        for name, value in expected.items()
+        if payload.get(name) != value
+    ]
+    if subject.get("employee") != document.employee.employee_no:
+        problems.append("employee: differs from the ledger's document.issued entry")
+    return problems
+
+
+def _signature_problems(document: Document, signature: Signature) -> list[str]:
+    from kaohe.signing.actions import evidence_of
+
+    problems = []
+    signature.document = document
+    stored = dict(signature.evidence or {})
+    entry_index = stored.pop("entry_index", None)
+    if stored != evidence_of(signature):
+        problems.append(
+            "signature: its method, time, signer, IP, user agent, session or "
+            "assertion differs from its evidence record"
+        )
+    if entry_index != signature.entry_index:
+        problems.append("signature.entry_index: differs from its evidence record")
+    if document.employee.user_id != signature.signer_id:
+        problems.append("signature.signer: is not the employee's account")
+    entry = _entry(signature.entry_index)
+    if entry is None or entry.get("kind") != "document.signed":
+        return [*problems, "signature: its ledger entry is not a document.signed entry"]
+    payload = entry.get("payload", {})
+    evidence_sha = hashlib.sha256(canonical(stored)).hexdigest() if _canonical_ok(stored) else ""
+    if payload.get("evidence_sha256") != evidence_sha:
+        problems.append("signature.evidence: differs from the ledger's document.signed entry")
+    if payload.get("doc_sha256") != document.doc_sha256 or payload.get("document") != str(
+        document.public_id
+    ):
+        problems.append("signature: the ledger's document.signed entry names another document")
+    if payload.get("method") != signature.method:
+        problems.append("signature.method: differs from the ledger's document.signed entry")
+    if signature.method == Method.PASSKEY:
+        try:
+            reverify(signature)
+        except SigningError as exc:
+            problems.append(f"signature.assertion: {exc.message}")
+    return problems
+
+
+def _letter_problems(document: Document, letter: Letter) -> list[str]:
+    problems = []
+    digest = sha256_hex(bytes(letter.pdf))
+    if digest != letter.sha256:
+        problems.append("letter.pdf: is not the PDF whose SHA-256 was recorded")
+    entry = _entry(letter.entry_index)
+    payload = (entry or {}).get("payload", {})
+    if entry is None or entry.get("kind") != "letter.sealed":
+        problems.append("letter: its ledger entry is not a letter.sealed entry")
+    elif payload.get("letter_sha256") != digest or payload.get("document") != str(
+        document.public_id
+    ):
+        problems.append("letter.pdf: differs from the ledger's letter.sealed entry")
+    return problems
+
+
+def _canonical_ok(value) -> bool:
+    try:
+        canonical(value)
+    except CanonicalError:
+        return False
+    return True
+
+
+def _entry(index: int) -> dict | None:
+    body = Entry.objects.filter(index=index).values_list("body", flat=True).first()
+    return json.loads(body) if body else None
