@@ -1,9 +1,112 @@
 """Target agreements as documents: a published metrics.AgreementVersion put before the
-employee to sign."""
+employee to sign (业绩目标责任书), superseding the document of the version before it; once
+signed, the version counts as acknowledged."""
 
-from kaohe.signing.models import Document, DocumentKind
+import datetime as dt
+
+from django.utils.translation import gettext as _
+
+from kaohe.lib.periods import PeriodKind
+from kaohe.metrics.checks import agreement_content, period_of
+from kaohe.metrics.models import Acknowledgement, AgreementState, AgreementVersion
+from kaohe.org.models import Company
+from kaohe.signing.content import SigningError, issue
+from kaohe.signing.models import VOID_STATES, Document, DocumentKind
 
 SOURCE_TYPE = "metrics.agreement_version"
+PERIOD_WORDS = {
+    PeriodKind.MONTH: "月度",
+    PeriodKind.QUARTER: "季度",
+    PeriodKind.HALF: "半年度",
+    PeriodKind.YEAR: "年度",
+}
+STATEMENT = (
+    "本人已阅读并理解上述业绩目标、权重及考核口径，确认其为本人在该考核期间的工作目标。"
+    "签署仅表示已知悉本责任书内容。"
+)
+
+
+def issue_agreement(actor, version: AgreementVersion) -> Document:
+    """Issues the published `version` as a document of kind "agreement" (in the caller's
+    transaction); the document of the agreement's earlier version, if still in force, is
+    superseded. Issuing the same version twice returns the document issued first."""
+    if version.state != AgreementState.PUBLISHED:
+        raise SigningError(_("Only a published target agreement can be put before the employee."))
+    agreement = version.agreement
+    earlier = _current_document(version)
+    if earlier is not None and earlier.source_id == str(version.pk):
+        return earlier
+    data = agreement_data(version)
+    return issue(
+        actor, kind=DocumentKind.AGREEMENT, employee=agreement.employee, title=data["title"],
+        data=data, source_type=SOURCE_TYPE, source_id=str(version.pk), supersedes=earlier,
+    )  # fmt: skip
+
+
+def _current_document(version: AgreementVersion) -> Document | None:
+    ids = [str(pk) for pk in version.agreement.versions.values_list("pk", flat=True)]
+    return (
+        Document.objects.filter(source_type=SOURCE_TYPE, source_id__in=ids)
+        .exclude(state__in=VOID_STATES)
+        .order_by("-issued_at", "-pk")
+        .first()
+    )
+
+
+def agreement_data(version: AgreementVersion) -> dict:
+    """The "kaohe-document/v1" content of a target agreement version."""
+    agreement = version.agreement
+    employee = agreement.employee
+    period = period_of(agreement)
+    label = _period_label(period)
+    content = agreement_content(version)
+    rows = [[item["name_zh"], item["target"], item["unit"], item["weight"]]
+            for item in content["items"]]  # fmt: skip
+    sections = [
+        {"heading": "责任书信息", "fields": [
+            ["考核期间", label], ["版本", str(version.number)],
+            ["生效时间", _local(version.published_at)],
+        ]},
+        {"heading": "业绩目标", "table": {"columns": ["指标", "目标值", "单位", "权重(%)"],
+                                          "rows": rows}},
+    ]  # fmt: skip
+    if version.note:
+        sections.append({"heading": "变更说明", "paragraphs": [version.note]})
+    return {
+        "format": "kaohe-document/v1",
+        "kind": DocumentKind.AGREEMENT.value,
+        "title": f"{label}业绩目标责任书",
+        "company": Company.get().name or "",
+        "employee": {"employee_no": employee.employee_no, "name": employee.name,
+                     "org_unit": employee.org_unit.name, "position": employee.position},
+        "period": {"kind": str(period.kind), "start": period.start.isoformat(),
+                   "end": (period.end - dt.timedelta(days=1)).isoformat(), "label": label},
+        "sections": sections,
+        "statement": STATEMENT,
+        "source": {"type": SOURCE_TYPE, "id": str(version.pk), "version": str(version.number),
+                   "content_sha256": version.content_sha256},
+    }  # fmt: skip
+
+
+def _period_label(period) -> str:
+    start = period.start
+    match period.kind:
+        case PeriodKind.MONTH:
+            return f"{start.year}年{start.month}月"
+        case PeriodKind.QUARTER:
+            return f"{start.year}年第{'一二三四'[(start.month - 1) // 3]}季度"
+        case PeriodKind.HALF:
+            return f"{start.year}年{'上' if start.month == 1 else '下'}半年"
+    return f"{start.year}年{PERIOD_WORDS[PeriodKind.YEAR]}"
+
+
+def _local(at) -> str:
+    if at is None:
+        return ""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(Company.get().timezone or "Asia/Shanghai")
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 def on_signed(document: Document) -> None:
@@ -11,3 +114,8 @@ def on_signed(document: Document) -> None:
     AgreementVersion."""
     if document.kind != DocumentKind.AGREEMENT or document.source_type != SOURCE_TYPE:
         return
+    version = AgreementVersion.objects.filter(pk=int(document.source_id)).first()
+    if version is None or version.acknowledgement == Acknowledgement.ACKNOWLEDGED:
+        return
+    version.acknowledgement = Acknowledgement.ACKNOWLEDGED
+    version.save(update_fields=["acknowledgement"])

@@ -1,0 +1,72 @@
+import pytest
+
+from kaohe.metrics.actions import (
+    do_draft_agreement,
+    do_publish_agreement,
+    do_revise_agreement,
+    do_set_items,
+)
+from kaohe.metrics.checks import ItemSpec
+from kaohe.metrics.models import Acknowledgement
+from kaohe.metrics.testing import make_sales_metrics
+from kaohe.org.testing import PASSWORD
+from kaohe.signing.actions import SigningError, do_begin_signing, do_sign
+from kaohe.signing.agreements import SOURCE_TYPE, issue_agreement
+from kaohe.signing.models import DocumentKind, DocumentState, Method
+from kaohe.signing.testing import use_fake_renderer
+
+
+@pytest.fixture(autouse=True)
+def _fake_pdf(monkeypatch):
+    use_fake_renderer(monkeypatch)
+
+
+def items(m, amount="300000"):
+    return [ItemSpec(m["sales_amount"], amount, "60"), ItemSpec(m["deals_signed"], "30", "40")]
+
+
+def published(cast, m):
+    version = do_draft_agreement(cast.hazel, cast.amy, "2026-Q1")
+    do_set_items(cast.hazel, version, items(m))
+    return do_publish_agreement(cast.hazel, version)
+
+
+def test_a_published_agreement_becomes_a_document(cast):
+    version = published(cast, make_sales_metrics())
+    document = issue_agreement(cast.hazel, version)
+    assert document.kind == DocumentKind.AGREEMENT and document.source_type == SOURCE_TYPE
+    assert document.title == "2026年第一季度业绩目标责任书"
+    table = document.data["sections"][1]["table"]
+    assert table["rows"][0][0] == "deals_signed" or table["rows"][0][0] == "sales_amount"
+    assert document.data["period"]["end"] == "2026-03-31"
+    assert issue_agreement(cast.hazel, version) == document
+
+
+def test_signing_acknowledges_the_version(cast):
+    version = published(cast, make_sales_metrics())
+    document = issue_agreement(cast.hazel, version)
+    ceremony, _options = do_begin_signing(cast.amy.user, document, Method.PASSWORD)
+    do_sign(cast.amy.user, document, ceremony.public_id, password=PASSWORD)
+    version.refresh_from_db()
+    assert version.acknowledgement == Acknowledgement.ACKNOWLEDGED
+
+
+def test_a_revised_version_supersedes_the_earlier_document(cast):
+    m = make_sales_metrics()
+    first = issue_agreement(cast.hazel, published(cast, m))
+    draft = do_revise_agreement(cast.hazel, first_agreement(cast), "市场变化")
+    do_set_items(cast.hazel, draft, items(m, amount="250000"))
+    second = issue_agreement(cast.hazel, do_publish_agreement(cast.hazel, draft))
+    first.refresh_from_db()
+    assert first.state == DocumentState.SUPERSEDED and second.supersedes == first
+    assert second.data["sections"][-1]["paragraphs"] == ["市场变化"]
+
+
+def first_agreement(cast):
+    return cast.amy.agreements.get()
+
+
+def test_a_draft_is_not_issued(cast):
+    version = do_draft_agreement(cast.hazel, cast.amy, "2026-Q1")
+    with pytest.raises(SigningError):
+        issue_agreement(cast.hazel, version)
