@@ -13,6 +13,7 @@ from kaohe.ledger.checkpoints import make_checkpoint
 from kaohe.metrics import demo as metrics_demo
 from kaohe.org import demo
 from kaohe.org.evidence import record
+from kaohe.reviews import demo as reviews_demo
 
 # Below this many employees a progress bar would only flicker.
 PROGRESS_FROM = 5000
@@ -46,6 +47,7 @@ class Command(BaseCommand):
         else:
             self._load_company(employees, seed, options["verbosity"])
         self._load_metrics(seed)
+        self._load_reviews()
 
     def _load_company(self, employees: int | None, seed: int, verbosity: int) -> None:
         started = time.perf_counter()
@@ -89,6 +91,14 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Warnings: {rules} rules saved, {len(swept.raised)} alerts raised, "
             f"{swept.resolved} resolved."
+        )
+
+    def _load_reviews(self) -> None:
+        loaded = reviews_demo.load()
+        make_checkpoint()
+        self.stdout.write(
+            f"Assessments: {loaded.cycles} cycles created, {loaded.published} results "
+            f"published, the director's result {'signed' if loaded.signed else 'as it was'}."
         )
 
     def _record(self, spec, employees: int | None, seed: int) -> None:
