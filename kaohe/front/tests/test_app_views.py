@@ -352,3 +352,11 @@ def test_a_dispute_is_shown_with_hrs_answer(cast, doc, amy):
     text = amy.get(url(doc)).content.decode()
     assert "已核对：两笔订单属于下季度。" in text
     assert f'data-outcome="{DisputeOutcome.REJECTED}"' in text
+
+
+def test_disputing_a_signed_document_is_refused_with_a_message(cast, doc, amy):
+    assert sign_with_password(amy, doc)[0] == 200
+    response = amy.post(url(doc, "dispute/"), {"reason": "签错了"})
+    assert response.status_code == 400
+    assert 'id="dispute-error"' in response.content.decode()
+    assert not doc.disputes.exists()
