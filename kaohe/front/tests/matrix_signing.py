@@ -11,6 +11,15 @@ MATRIX: dict[str, tuple[str, list[str]]] = {
     "api/v1/documents/<document_id>/pdf": ("denied", ["get"]),
     "api/v1/documents/<document_id>/receipt": ("denied", ["get"]),
     "api/v1/signing/ca.pem": ("open", ["get"]),
+    # HR's document pages (helper "seal"): the document's viewers only.
+    "documents/<uuid:document_id>/": ("denied", ["get"]),
+    "documents/<uuid:document_id>/pdf/": ("denied", ["get"]),
+    "documents/<uuid:document_id>/letter/": ("denied", ["get"]),
+    "documents/<uuid:document_id>/receipt/": ("denied", ["get"]),
+    "documents/<uuid:document_id>/attachments/<int:attachment_id>/": ("denied", ["get"]),
+    "documents/<uuid:document_id>/answer/": ("denied", ["post"]),
+    "documents/<uuid:document_id>/deliver/": ("denied", ["post"]),
+    "documents/<uuid:document_id>/withdraw/": ("denied", ["post"]),
 }
 
 
@@ -18,4 +27,25 @@ def targets(cast) -> dict[str, str]:
     from kaohe.signing.testing import make_document
 
     document = make_document(cast.amy)
-    return {"<document_id>": str(document.public_id)}
+    return {
+        "<document_id>": str(document.public_id),
+        "<uuid:document_id>": str(document.public_id),
+        "<int:attachment_id>": str(_attachment(cast, document).pk),
+    }
+
+
+def _attachment(cast, document):
+    from kaohe.lib import clock
+    from kaohe.signing.models import AlternativeDelivery, Attachment
+
+    delivery = AlternativeDelivery.objects.create(
+        document=document, method="courier", delivered_on=clock.today(), note="EMS 私密",
+        recorded_by=cast.hazel, recorded_at=clock.now(), entry_index=0,
+    )  # fmt: skip
+    return Attachment.objects.create(
+        delivery=delivery,
+        name="艾米.txt",
+        content_type="text/plain",
+        content=b"E0003",
+        sha256="0" * 64,
+    )
