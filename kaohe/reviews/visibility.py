@@ -17,6 +17,7 @@ from kaohe.org.models import (
     employees_visible_to_key,
     is_former_employee,
     is_hr,
+    is_hr_admin,
     reporting_subtree_sql,
     roles_of,
     units_visible_to,
@@ -89,7 +90,7 @@ def may_manage_cycle(user, cycle: Cycle) -> bool:
     cycle's population units."""
     if not is_hr(user):
         return False
-    if _sees_all(user) and "hr_admin" in roles_of(user):
+    if is_hr_admin(user):
         return True
     mine = set(units_visible_to(user).values_list("pk", flat=True))
     units = set(cycle.org_units.values_list("pk", flat=True))

@@ -1,9 +1,12 @@
 """GET /api/v1/cycles and /api/v1/cycles/{id}/results: within the caller's reach."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from kaohe.org import actions as org_actions
 from kaohe.org.actions import do_create_api_key
+from kaohe.org.testing import make_employee
 from kaohe.reviews.models import CycleState, Result
 from kaohe.reviews.testing import make_cycle
 
@@ -69,3 +72,17 @@ def test_outsiders_get_nothing(cast, client_for, cycle):
     for user in (cast.olga.user, cast.harry, cast.amy.user):
         assert client_for(user).get(url).status_code == 404
         assert client_for(user).get("/api/v1/cycles").json()["items"] == []
+
+
+def test_the_results_list_costs_the_same_queries_for_more_rows(cast, client_for, cycle):
+    client = client_for(cast.hazel)
+    url = f"/api/v1/cycles/{cycle.public_id}/results"
+    client.get(url)
+    with CaptureQueriesContext(connection) as three:
+        client.get(url)
+    for n in range(5, 9):
+        person = make_employee(f"E000{n}", f"员工{n}", cast.east_sales, cast.mike)
+        Result.objects.create(cycle=cycle, employee=person, org_unit=cast.east_sales)
+    with CaptureQueriesContext(connection) as seven:
+        assert len(client.get(url).json()["items"]) == 7
+    assert len(seven.captured_queries) == len(three.captured_queries)
