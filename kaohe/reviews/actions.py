@@ -10,8 +10,7 @@ field-level diff, and each step is a ledger entry in the same transaction.
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -23,12 +22,12 @@ from kaohe.ledger.tasks import checkpoint_task
 from kaohe.lib import clock
 from kaohe.lib.canonical import canonical
 from kaohe.lib.periods import Period, PeriodError
-from kaohe.metrics.models import Metric
 from kaohe.org.actions import ActionError, FieldErrors, company_today
 from kaohe.org.evidence import actor_label, record
 from kaohe.org.models import Company, Employee, EmploymentStatus, OrgUnit, units_visible_to
 from kaohe.org.workdays import company_deadline
 from kaohe.reviews import documents, scoring
+from kaohe.reviews.checks import ItemInput, check_items, read_decimal, template_content
 from kaohe.reviews.figures import figures_for
 from kaohe.reviews.models import (
     DEFAULT_CAP,
@@ -41,10 +40,10 @@ from kaohe.reviews.models import (
     Result,
     ResultItem,
     ResultState,
-    ResultVersion,
     Template,
     TemplateItem,
 )
+from kaohe.reviews.versions import new_version, snapshot
 from kaohe.reviews.visibility import (
     may_edit_templates,
     may_manage_cycle,
@@ -71,75 +70,11 @@ __all__ = [
     "may_publish",
 ]
 
-FULL_WEIGHT = Decimal(100)
-MAX_ITEMS = 30
 MAX_REASON = 500
 MAX_COMMENT = 2000
 
 
 # --- templates --------------------------------------------------------------------------------
-
-
-@dataclass
-class ItemInput:
-    name: str
-    kind: str
-    weight: Decimal | str
-    metric: Metric | None = None
-    description: str = ""
-
-
-def _check_items(items: Sequence[ItemInput]) -> list[ItemInput]:
-    if not items:
-        raise FieldErrors({"items": _("Add at least one item.")})
-    if len(items) > MAX_ITEMS:
-        raise FieldErrors({"items": _("A template has at most 30 items.")})
-    checked = []
-    for item in items:
-        weight = _decimal(item.weight, "items")
-        if not item.name.strip() or not Decimal(0) < weight <= FULL_WEIGHT:
-            raise FieldErrors({"items": _("Each item needs a name and a weight above 0.")})
-        if (item.kind == ItemKind.QUANTITATIVE) != (item.metric is not None):
-            raise FieldErrors(
-                {"items": _("A quantitative item needs a metric; a qualitative one has none.")}
-            )
-        if item.kind not in ItemKind.values:
-            raise FieldErrors({"items": _("Unknown item kind.")})
-        checked.append(ItemInput(item.name.strip()[:100], item.kind, weight, item.metric,
-                                 item.description.strip()[:500]))  # fmt: skip
-    total = sum((i.weight for i in checked), Decimal(0))
-    if total != FULL_WEIGHT:
-        raise FieldErrors(
-            {
-                "items": _("The weights add up to %(total)s; they must add up to 100.")
-                % {"total": scoring.text(total)}
-            }
-        )
-    return checked
-
-
-def _decimal(raw, field: str) -> Decimal:
-    try:
-        value = Decimal(str(raw).strip())
-    except InvalidOperation:
-        value = None
-    if value is None or not value.is_finite():
-        raise FieldErrors({field: _("Enter a number.")})
-    return value
-
-
-def template_content(template: Template) -> dict:
-    """The template as recorded in the ledger (strings only)."""
-    return {
-        "name": template.name,
-        "scale": template.scale,
-        "cap_percent": template.cap_percent,
-        "items": [
-            {"name": i.name, "kind": i.kind, "weight": scoring.text(i.weight),
-             "metric": i.metric.code if i.metric_id else None}
-            for i in template.items.select_related("metric")
-        ],
-    }  # fmt: skip
 
 
 @transaction.atomic
@@ -165,7 +100,7 @@ def do_save_template(
         checked_scale = scoring.check_scale(scale)
     except scoring.ScaleError as exc:
         raise FieldErrors({"scale": str(exc)}) from None
-    checked = _check_items(items)
+    checked = check_items(items)
     if template is not None:
         template = Template.objects.select_for_update().get(pk=template.pk)
     if template is None or template.is_frozen:
@@ -387,7 +322,7 @@ def _fill(actor, cycle: Cycle, results: list[Result]) -> int:
             row.attainment, row.sources = found.attainment, found.sources
             if not row.adjusted_reason:  # HR's adjustment stands over the figures
                 row.score = scoring.item_score(found.attainment, template.cap_percent)
-        entry = _new_version(actor, result, items[result.pk], before, Change.FILLED, "")
+        entry = new_version(actor, result, items[result.pk], before, Change.FILLED, "")
         if entry is not None:
             entries.append(entry)
     changed = [row for result in results for row in items[result.pk]]
@@ -435,62 +370,6 @@ def do_close_cycle(actor, cycle: Cycle) -> Cycle:
 # --- one result's edits ------------------------------------------------------------------------
 
 
-def snapshot(result: Result, items: list[ResultItem]) -> dict:
-    """The result as a version records it (strings only, for the ledger)."""
-    return {
-        "total": scoring.text(result.total),
-        "grade": result.grade,
-        "items": [
-            {"item": str(row.item_id), "name": row.item.name,
-             "target": scoring.text(row.target, 4), "actual": scoring.text(row.actual, 4),
-             "attainment": scoring.text(row.attainment), "score": scoring.text(row.score),
-             "comment": row.comment, "adjusted_reason": row.adjusted_reason}
-            for row in items
-        ],
-    }  # fmt: skip
-
-
-def diff(before: dict, after: dict) -> list[dict]:
-    """What changed between two snapshots, field by field."""
-    changes = [
-        {"item": "", "field": name, "before": before[name], "after": after[name]}
-        for name in ("total", "grade")
-        if before[name] != after[name]
-    ]
-    old = {i["item"]: i for i in before["items"]}
-    for item in after["items"]:
-        previous = old.get(item["item"], {})
-        for name, value in item.items():
-            if name not in ("item", "name") and previous.get(name, "") != value:
-                changes.append({"item": item["name"], "field": name,
-                                "before": previous.get(name, ""), "after": value})  # fmt: skip
-    return changes
-
-
-def _new_version(actor, result, items, before: dict, change: str, reason: str) -> tuple | None:
-    """Recomputes total and grade, and writes a version when anything changed; returns the
-    ledger item to append (or None when nothing changed)."""
-    result.total = scoring.total((row.item.weight, row.score) for row in items)
-    result.grade = scoring.grade(result.total, result.cycle.template.scale)
-    after = snapshot(result, items)
-    changes = diff(before, after)
-    if not changes:
-        return None
-    result.version += 1
-    if result.state == ResultState.PUBLISHED:
-        result.state = ResultState.CHANGED
-    result.save(update_fields=["total", "grade", "version", "state"])
-    ResultVersion.objects.create(
-        result=result, number=result.version, change=change, reason=reason,
-        changed_by=actor if getattr(actor, "pk", None) else None, changed_at=clock.now(),
-        diff=changes, snapshot=after,
-    )  # fmt: skip
-    payload = {"version": result.version, "change": change, "reason": reason, "diff": changes}
-    subject = {"employee": result.employee.employee_no, "cycle": str(result.cycle.public_id),
-               "result": str(result.public_id)}  # fmt: skip
-    return ("result.edited", subject, actor_label(actor), payload)
-
-
 def _lock_result(result: Result) -> tuple[Result, list[ResultItem]]:
     result = (
         Result.objects.select_for_update(of=("self",))
@@ -508,7 +387,7 @@ def _row(items: list[ResultItem], item_id: int) -> ResultItem:
 
 
 def _score(raw) -> Decimal:
-    value = _decimal(raw, "score")
+    value = read_decimal(raw, "score")
     if not Decimal(0) <= value <= Decimal(200):
         raise FieldErrors({"score": _("Enter a score from 0 to 200.")})
     return scoring.cents(value)
@@ -535,7 +414,7 @@ def do_score_item(actor, result: Result, item_id: int, score, comment: str) -> R
     before = snapshot(result, items)
     row.score, row.comment = value, comment
     row.save(update_fields=["score", "comment"])
-    _record_many([e for e in [_new_version(actor, result, items, before, Change.SCORED, "")] if e])
+    _record_many([e for e in [new_version(actor, result, items, before, Change.SCORED, "")] if e])
     return result
 
 
@@ -555,7 +434,7 @@ def do_adjust_item(actor, result: Result, item_id: int, score, reason: str) -> R
     before = snapshot(result, items)
     row.score, row.adjusted_reason = value, reason
     row.save(update_fields=["score", "adjusted_reason"])
-    entry = _new_version(actor, result, items, before, Change.ADJUSTED, reason)
+    entry = new_version(actor, result, items, before, Change.ADJUSTED, reason)
     _record_many([entry] if entry else [])
     return result
 
@@ -584,14 +463,16 @@ def do_publish_results(actor, cycle: Cycle, results: Iterable[Result] | None = N
     its previous document. Returns how many were published."""
     cycle = _lock(cycle)
     _require_state(cycle, *EDITABLE_CYCLE_STATES)
-    allowed = _publishable_by(actor, cycle).filter(state__in=UNPUBLISHED)
+    allowed = _publishable_by(actor, cycle)
     if results is not None:
-        wanted = [r.pk for r in results]
+        wanted = {r.pk for r in results}
         allowed = allowed.filter(pk__in=wanted)
-        if allowed.count() != len(set(wanted)):
+        if allowed.count() != len(wanted):
             raise PermissionDenied(_("You may not publish some of these results."))
-    rows = allowed.select_related("employee", "org_unit", "document").select_for_update(
-        of=("self",)
+    rows = (
+        allowed.filter(state__in=UNPUBLISHED)
+        .select_related("employee", "org_unit", "document")
+        .select_for_update(of=("self",))
     )
     chosen = list(rows.order_by("pk"))
     if not chosen:
