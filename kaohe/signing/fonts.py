@@ -3,8 +3,9 @@
 The face is Noto Sans CJK SC from Debian's fonts-noto-cjk (or KAOHE_CJK_FONT). A .ttc
 collection is unpacked once into DATA_DIR/fonts/, together with a "common" cut holding
 GB 2312 (6,763 hanzi, the symbols), ASCII and the CJK punctuation blocks, kept without
-CFF subroutines: subsetting that small cut for one document takes some 30 ms, the whole
-65,535-glyph face some 200 ms.
+CFF subroutines, so a document's subset is cut from it by copying bytes (kaohe.lib.cff,
+well under a millisecond); fontTools' subsetter took some 30 ms for it, and takes some
+200 ms for the whole 65,535-glyph face.
 A document with a character outside the common cut is subset from the whole face; glyph
 codes are the same in both, so the page content does not depend on which one is used.
 """
@@ -23,6 +24,8 @@ from pathlib import Path
 from django.conf import settings
 from fontTools import subset
 from fontTools.ttLib import TTCollection, TTFont, TTLibError
+
+from kaohe.lib.cff import CffError, CidFont
 
 __all__ = ["Face", "FontError", "Glyphs", "common_face", "full_face"]
 
@@ -51,6 +54,9 @@ class Face:
     bbox: tuple[int, int, int, int]
     cap_height: int
     glyph_ids: dict[str, int] = field(default_factory=dict)
+    # The CFF program ready for cutting by bytes (kaohe.lib.cff) when it has no
+    # subroutines, as the common cut; else None, and fontTools subsets it.
+    program: CidFont | None = None
 
     def code(self, glyph: str) -> int:
         """The 2-byte code (CID) the PDF content uses for `glyph`."""
@@ -62,6 +68,8 @@ class Face:
 
     def subset(self, glyphs: set[str]) -> bytes:
         """The font program with only `glyphs`: a bare CFF table, or a whole TrueType."""
+        if self.cff and self.program is not None:
+            return self.program.subset(self.code(g) for g in glyphs)
         font = TTFont(io.BytesIO(self.data), lazy=True, recalcBBoxes=False)
         options = subset.Options(layout_closure=False, notdef_outline=True, desubroutinize=True)
         options.retain_gids = not self.cff  # TrueType codes are glyph ids
@@ -202,4 +210,7 @@ def _parse(path: Path) -> Face:
     )
     if not cff:
         face.glyph_ids = {name: i for i, name in enumerate(font.getGlyphOrder())}
+    else:
+        with contextlib.suppress(CffError):
+            face.program = CidFont.parse(font.reader["CFF "])
     return face
