@@ -495,14 +495,12 @@ def _issue_results(actor, cycle: Cycle, chosen: list[Result]) -> None:
     items = _items_of(chosen)
     for result in chosen:
         result.cycle = cycle
-    fresh = [r for r in chosen if r.document_id is None]
-    specs = [_result_spec(r, items[r.pk], company, due_at) for r in fresh]
-    for result, document in zip(fresh, _issue_many(actor, specs), strict=True):
+    # A corrected result's document supersedes the one the employee was shown.
+    specs = [_result_spec(r, items[r.pk], company, due_at) | {"supersedes": r.document}
+             for r in chosen]  # fmt: skip
+    for result, document in zip(chosen, _issue_many(actor, specs), strict=True):
         result.document = document
     for result in chosen:
-        if result not in fresh:
-            spec = _result_spec(result, items[result.pk], company, due_at)
-            result.document = _issue_many(actor, [{**spec, "supersedes": result.document}])[0]
         result.state, result.published_at = ResultState.PUBLISHED, now
         result.published_version = result.version
     Result.objects.bulk_update(
