@@ -18,9 +18,11 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from kaohe.ledger.bulk import append_many
+from kaohe.ledger.log import append
 from kaohe.ledger.tasks import checkpoint_task
 from kaohe.lib import clock
 from kaohe.lib.canonical import canonical
+from kaohe.lib.http import current_request
 from kaohe.lib.periods import Period, PeriodError
 from kaohe.org.actions import ActionError, FieldErrors, company_today
 from kaohe.org.evidence import actor_label, record
@@ -344,10 +346,15 @@ def _items_of(results: list[Result]) -> dict[int, list[ResultItem]]:
 
 
 def _record_many(entries: list[tuple]) -> None:
-    """Ledger entries of many results at once (one lock, a few inserts); a checkpoint soon
-    after, as `record` does."""
-    if entries:
+    """Ledger entries of results: one with the request's IP and user agent (an edit on a
+    page), many at once (one lock, a few inserts); a checkpoint soon after, as `record`
+    does."""
+    if len(entries) == 1:
+        kind, subject, actor, payload = entries[0]
+        append(kind, subject, actor, payload, request=current_request.get())
+    elif entries:
         append_many(entries)
+    if entries:
         transaction.on_commit(checkpoint_task.enqueue)
 
 

@@ -7,6 +7,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from kaohe.ledger.models import Entry
 from kaohe.org.testing import make_employee
 from kaohe.reviews.actions import do_publish_standard, do_start_scoring
 from kaohe.reviews.models import Cycle, ItemKind, Result, ResultState, Template
@@ -62,6 +63,8 @@ def test_the_manager_scores_amy_on_the_result_page(cast, client_for, scoring_cyc
     assert str(amy.total) == "86.00" and amy.grade == "A"
     page = client.get(_url(scoring_cycle, amy))
     assert b'data-version="2"' in page.content and "团队合作好" in page.content.decode()
+    entry = Entry.objects.filter(kind="result.edited").order_by("index").last()
+    assert '"ip":"127.0.0.1"' in entry.body and '"after":"80.00"' in entry.body
 
 
 def test_a_bad_score_is_a_message_not_a_500(cast, client_for, scoring_cycle):
