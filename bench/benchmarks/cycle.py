@@ -1,6 +1,6 @@
 """Publishing a whole assessment cycle: KAOHE_BENCH_CYCLE_RESULTS (default 10,000) scored
 results become result documents through `do_publish_results` (data, canonical JSON, PDF,
-hashes, bulk ledger entries and inserts, versions and the results' own entries).
+hashes, bulk ledger entries and inserts, and the results' own entries).
 
 A synthetic company of that many people is loaded in bulk; the cycle's results and their
 item scores are written in bulk as if scoring were done (filling from attainment and the
