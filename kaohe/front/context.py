@@ -1,5 +1,6 @@
 from kaohe.alerts.visibility import may_see_alerts_page
 from kaohe.org.models import Role, roles_of
+from kaohe.reviews.visibility import may_see_cycles_page
 
 
 def navigation(request):
@@ -17,5 +18,6 @@ def navigation(request):
         "nav_may_audit": bool(roles & {Role.HR_ADMIN, Role.AUDITOR}),
         "nav_sees_people": sees_people,
         "nav_sees_alerts": sees_people or may_see_alerts_page(user),
+        "nav_sees_cycles": may_see_cycles_page(user),
         "nav_employee": employee,
     }

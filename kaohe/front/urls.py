@@ -75,6 +75,7 @@ urlpatterns = [
     path("settings/metrics/", metrics.metric_list, name="metric_list"),
     path("settings/metrics/new/", metrics.metric_edit, name="metric_new"),
     path("settings/metrics/<str:code>/", metrics.metric_edit, name="metric_edit"),
+    path("settings/", company.settings_index, name="settings_index"),
     path("settings/company/", company.company_settings, name="company_settings"),
     path("settings/company/workdays/", company.workday_override, name="workday_override"),
     path(

@@ -46,6 +46,7 @@ API_SCOPES = (
     "facts:write",
     "alerts:read",
     "documents:read",
+    "reviews:read",
 )
 
 

@@ -427,7 +427,7 @@ def do_dispute(user, document: Document, reason: str, request=None) -> Dispute:
                 gettext_lazy("{name} disputes “{title}”"), name=row.employee.name, title=row.title
             ),
             body=reason,
-            url=f"/hr/documents/{row.public_id}/",
+            url=f"/documents/{row.public_id}/",
             level="warning",
         )
         notify(_hr_of(row), message, dedupe_key=f"dispute:{dispute.pk}")

@@ -88,3 +88,13 @@ def test_the_years_in_use_follow_the_company_timezone(cast, client_for):
     page = client_for(cast.ada).get(PAGE).content.decode()
     assert 'data-estimated-year="2027"' in page
     assert 'data-estimated-year="2028"' in page
+
+
+def test_the_settings_page_lists_what_each_role_may_open(cast, client_for):
+    admin = client_for(cast.ada).get("/settings/")
+    assert admin.status_code == 200
+    for url in ("/settings/company/", "/settings/rules/", "/settings/roles/", "/settings/api-keys/"):
+        assert url.encode() in admin.content, url
+    partner = client_for(cast.harry).get("/settings/")
+    assert b"/settings/company/" in partner.content and b"/settings/rules/" not in partner.content
+    assert client_for(cast.olga.user).get("/settings/").status_code == 403

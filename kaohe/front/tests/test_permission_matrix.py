@@ -29,6 +29,7 @@ DENIED = {403, 404}
 # Values: (rule, methods to try).
 MATRIX = {
     "healthz": ("open", ["get"]),
+    "settings/": ("filtered", ["get"]),
     "api/v1/openapi.json": ("open", ["get"]),
     "api/v1/docs": ("open", ["get"]),
     "api/v1/employees": ("filtered", ["get", "post"]),

@@ -19,7 +19,8 @@ SCOPE_HELP = {
     "targets:write": gettext_lazy("set targets"),
     "facts:write": gettext_lazy("send business records (deals, payments, ...)"),
     "alerts:read": gettext_lazy("read warnings"),
-    "documents:read": gettext_lazy("read signed documents"),
+    "documents:read": gettext_lazy("read documents put before employees and their evidence"),
+    "reviews:read": gettext_lazy("read assessment cycles and results"),
 }
 
 

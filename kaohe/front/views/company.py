@@ -98,3 +98,16 @@ def remove_workday_override(request, day: str):
         raise Http404 from None
     do_remove_workday_override(request.user, date)
     return redirect("front:company_settings")
+
+
+@login_required
+def settings_index(request):
+    """One entry in the navigation for the settings pages, listing those the user may open."""
+    roles = roles_of(request.user)
+    if not roles:
+        raise PermissionDenied
+    return render(
+        request,
+        "front/settings_index.html",
+        {"is_hr_admin": is_hr_admin(request.user), "is_hr": bool(roles - {"auditor"})},
+    )

@@ -4,20 +4,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from kaohe.org import actions as org_actions
 from kaohe.org.actions import do_create_api_key
 from kaohe.org.testing import make_employee
 from kaohe.reviews.models import CycleState, Result
 from kaohe.reviews.testing import make_cycle
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _scope_known(monkeypatch):
-    """Until kaohe.org.actions.API_SCOPES lists "reviews:read" (the lead adds it there)."""
-    if "reviews:read" not in org_actions.API_SCOPES:
-        monkeypatch.setattr(org_actions, "API_SCOPES", (*org_actions.API_SCOPES, "reviews:read"))
 
 
 @pytest.fixture
