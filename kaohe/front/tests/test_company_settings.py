@@ -93,7 +93,8 @@ def test_the_years_in_use_follow_the_company_timezone(cast, client_for):
 def test_the_settings_page_lists_what_each_role_may_open(cast, client_for):
     admin = client_for(cast.ada).get("/settings/")
     assert admin.status_code == 200
-    for url in ("/settings/company/", "/settings/rules/", "/settings/roles/", "/settings/api-keys/"):
+    pages = ("/settings/company/", "/settings/rules/", "/settings/roles/", "/settings/api-keys/")
+    for url in pages:
         assert url.encode() in admin.content, url
     partner = client_for(cast.harry).get("/settings/")
     assert b"/settings/company/" in partner.content and b"/settings/rules/" not in partner.content
