@@ -27,6 +27,7 @@ from kaohe.ledger.tasks import checkpoint_task
 from kaohe.lib import clock
 from kaohe.notify.tasks import send_due_task
 from kaohe.org.tasks import purge_login_failures
+from kaohe.signing.tasks import issue_agreements
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ JOBS: tuple[Job, ...] = (
     Job("pull_connectors", dt.timedelta(minutes=1), pull_due_task.enqueue),
     # Sends due notifications: retries after backoff, e-mail held through quiet hours.
     Job("notify_send", dt.timedelta(minutes=1), send_due_task.enqueue),
+    # Target agreements published through the API or in bulk, put before the employee to sign.
+    Job("issue_agreements", dt.timedelta(minutes=1), issue_agreements.enqueue),
     # Every active warning rule for everyone (time-based conditions), then escalations.
     Job("alerts_sweep", dt.timedelta(minutes=15), sweep_task.enqueue),
 )

@@ -3,7 +3,11 @@ employee to sign (业绩目标责任书), superseding the document of the versio
 signed, the version counts as acknowledged."""
 
 import datetime as dt
+import logging
 
+from django.db import transaction
+from django.db.models import CharField, Exists, F, OuterRef
+from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
 
 from kaohe.lib.periods import PeriodKind
@@ -11,9 +15,10 @@ from kaohe.metrics.checks import agreement_content, period_of
 from kaohe.metrics.models import Acknowledgement, AgreementState, AgreementVersion
 from kaohe.org.models import Company
 from kaohe.signing.content import SigningError, issue
-from kaohe.signing.models import VOID_STATES, Document, DocumentKind
+from kaohe.signing.models import AGREEMENT_SOURCE, VOID_STATES, Document, DocumentKind
 
-SOURCE_TYPE = "metrics.agreement_version"
+SOURCE_TYPE = AGREEMENT_SOURCE
+logger = logging.getLogger(__name__)
 PERIOD_WORDS = {
     PeriodKind.MONTH: "月度",
     PeriodKind.QUARTER: "季度",
@@ -119,3 +124,33 @@ def on_signed(document: Document) -> None:
         return
     version.acknowledgement = Acknowledgement.ACKNOWLEDGED
     version.save(update_fields=["acknowledgement"])
+
+
+def issue_pending(limit: int = 500) -> int:
+    """Issues, as the system, the documents of target agreement versions in force that
+    await acknowledgement and have none yet: those published through the API, in bulk or
+    before signing existed. Each in its own transaction, so one that cannot be issued
+    (logged) holds up no other. Returns how many were issued."""
+    issued = Document.objects.filter(
+        source_type=SOURCE_TYPE, source_id=Cast(OuterRef("pk"), CharField())
+    )
+    versions = (
+        AgreementVersion.objects.filter(
+            state=AgreementState.PUBLISHED,
+            acknowledgement=Acknowledgement.PENDING,
+            agreement__in_force=F("pk"),
+        )
+        .exclude(Exists(issued))
+        .select_related("agreement__employee__org_unit")
+        .order_by("published_at", "pk")[:limit]
+    )
+    count = 0
+    for version in versions:
+        try:
+            with transaction.atomic():
+                issue_agreement(None, version)
+        except (SigningError, ValueError) as exc:
+            logger.warning("target agreement version %s not issued: %s", version.pk, exc)
+            continue
+        count += 1
+    return count

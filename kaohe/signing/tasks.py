@@ -29,6 +29,14 @@ def deliver_documents(pks: list[int]) -> int:
 
 
 @task()
+def issue_agreements() -> int:
+    """Puts published target agreements that have no document yet before their employees."""
+    from kaohe.signing.agreements import issue_pending
+
+    return issue_pending()
+
+
+@task()
 def finish_signature(signature_id: int) -> bool:
     """After a signature commits: a checkpoint covering its ledger entry, the receipt (the
     entry's inclusion proof, a document `kaohe verify` accepts), the sealed letter with its

@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -44,6 +45,7 @@ from kaohe.metrics.models import (
 )
 from kaohe.org.actions import company_today
 from kaohe.org.models import Employee, EmploymentStatus, OrgUnit, is_hr, units_visible_to
+from kaohe.signing.tasks import issue_agreements
 
 EXTRA_ROWS = 3
 MAX_BULK = 2000
@@ -362,9 +364,10 @@ def publish(request, employee_no: str, period: str):
     except ActionError as exc:
         messages.error(request, str(exc))
     else:
+        transaction.on_commit(issue_agreements.enqueue)
         messages.success(
             request,
-            _("Version %(number)s is in force; the employee's acknowledgement is pending.")
+            _("Version %(number)s is in force; it has been sent to the employee to sign.")
             % {"number": draft.number},
         )
     return _back(employee, period_)
@@ -520,6 +523,8 @@ def _bulk_apply(request, form, formset, people, period, refusals) -> bool:
     except ActionError as exc:
         form.add_error(None, str(exc))
         return False
+    if data["publish"]:
+        transaction.on_commit(issue_agreements.enqueue)
     messages.success(
         request,
         _("Targets for %(period)s assigned to %(count)s employees.")

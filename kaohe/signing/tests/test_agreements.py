@@ -70,3 +70,35 @@ def test_a_draft_is_not_issued(cast):
     version = do_draft_agreement(cast.hazel, cast.amy, "2026-Q1")
     with pytest.raises(SigningError):
         issue_agreement(cast.hazel, version)
+
+
+def test_agreements_published_elsewhere_are_issued_once_by_the_scheduled_task(cast):
+    from kaohe.signing.agreements import issue_pending
+    from kaohe.signing.models import Document
+
+    m = make_sales_metrics()
+    first = published(cast, m)  # e.g. through PUT /api/v1/targets
+    assert issue_pending() == 1
+    assert issue_pending() == 0
+    old = Document.objects.get(source_id=str(first.pk))
+    revision = do_revise_agreement(cast.hazel, first.agreement, "目标下调")
+    do_set_items(cast.hazel, revision, items(m, "200000"))
+    do_publish_agreement(cast.hazel, revision)
+    assert issue_pending() == 1
+    old.refresh_from_db()
+    new = Document.objects.get(source_id=str(revision.pk))
+    assert old.state == DocumentState.SUPERSEDED and new.supersedes == old
+
+
+def test_publishing_from_the_agreement_page_sends_it_to_the_employee_to_sign(
+    cast, client_for, django_capture_on_commit_callbacks
+):
+    from kaohe.signing.models import Document
+
+    version = do_draft_agreement(cast.hazel, cast.amy, "2026-Q1")
+    do_set_items(cast.hazel, version, items(make_sales_metrics()))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(cast.hazel).post("/people/E0003/targets/2026-Q1/publish/")
+    assert response.status_code == 302
+    document = Document.objects.get(employee=cast.amy, kind=DocumentKind.AGREEMENT)
+    assert document.state == DocumentState.PENDING and document.issued_by is None
