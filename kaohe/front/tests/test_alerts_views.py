@@ -179,6 +179,25 @@ def test_a_document_alert_shows_the_agreement_and_its_deadline(cast, client_for)
     assert "2026-10-11 00:00" in body  # 3 working days after 30 September: make-up Saturday
 
 
+def test_an_unsigned_result_alert_links_its_document(cast, client_for):
+    from kaohe.signing.testing import make_document
+
+    document = make_document(cast.amy, title="2026年第一季度绩效考核结果")
+    rule = make_rule(
+        cast.ada, "late-results", kind=Kind.UNCONFIRMED, params={"days": 3},
+        recipients={"hr": True, "employee": True},
+    )  # fmt: skip
+    figures = {
+        "document": "result", "document_id": str(document.public_id), "title": document.title,
+        "delivered_at": "2026-09-30T15:00:00+08:00", "days": 3, "day_kind": "working",
+    }  # fmt: skip
+    alert = raise_alert(rule, cast.amy, f"document:{document.pk}", figures=figures)
+    body = text(client_for(cast.hazel).get(f"/alerts/{alert.pk}/"))
+    assert f"/documents/{document.public_id}/" in body and "2026年第一季度绩效考核结果" in body
+    own = client_for(cast.amy.user).get(f"/alerts/{alert.pk}/")  # the rule tells her
+    assert f"/app/documents/{document.public_id}/" in text(own)
+
+
 # --- the employee pages ----------------------------------------------------------------------
 
 
