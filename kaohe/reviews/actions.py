@@ -456,7 +456,9 @@ def may_publish(user, result: Result) -> bool:
     return result.cycle.managers_may_publish and results_led_by(user).filter(pk=result.pk).exists()
 
 
-def _publishable_by(actor, cycle: Cycle):
+def publishable_by(actor, cycle: Cycle):
+    """The cycle's results the actor may publish (HR of their units; the team's managers
+    when the cycle allows it)."""
     rows = results_managed_by(actor).filter(cycle=cycle)
     if cycle.managers_may_publish:
         rows = rows | results_led_by(actor).filter(cycle=cycle)
@@ -470,7 +472,7 @@ def do_publish_results(actor, cycle: Cycle, results: Iterable[Result] | None = N
     its previous document. Returns how many were published."""
     cycle = _lock(cycle)
     _require_state(cycle, *EDITABLE_CYCLE_STATES)
-    allowed = _publishable_by(actor, cycle)
+    allowed = publishable_by(actor, cycle)
     if results is not None:
         wanted = {r.pk for r in results}
         allowed = allowed.filter(pk__in=wanted)

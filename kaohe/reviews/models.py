@@ -132,6 +132,14 @@ class Cycle(models.Model):
     scoring_started_at = models.DateTimeField(null=True, blank=True)
     results_published_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # A step of a large cycle runs in the task worker (kaohe.reviews.jobs): which one, since
+    # when, for whom, and why the last one failed.
+    job = models.CharField(max_length=20, blank=True)
+    job_started_at = models.DateTimeField(null=True, blank=True)
+    job_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    job_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-period_start", "name", "-pk"]

@@ -183,3 +183,58 @@ def test_publishing_one_result_from_its_page(cast, client_for, scoring_cycle):
         client_for(cast.hazel).post(_url(scoring_cycle, amy, "publish"))
     amy.refresh_from_db()
     assert amy.state == ResultState.PUBLISHED and amy.document is not None
+
+
+def _score_everyone(cast, cycle):
+    from kaohe.reviews.actions import do_adjust_item
+
+    for result in cycle.results.all():
+        do_adjust_item(cast.hazel, result, _qualitative(result), "70", "HR按面谈记录评分")
+
+
+def test_a_large_cycle_publishes_in_the_background_in_chunks_and_tells_hr(
+    cast, client_for, scoring_cycle, monkeypatch, django_capture_on_commit_callbacks
+):
+    from kaohe.notify.models import Notification
+    from kaohe.reviews import jobs
+
+    monkeypatch.setattr(jobs, "BACKGROUND_FROM", 2)
+    monkeypatch.setattr(jobs, "CHUNK", 2)  # three results: two transactions
+    client = client_for(cast.hazel)
+    with time_machine.travel(AFTER_Q1, tick=False):
+        _score_everyone(cast, scoring_cycle)
+        Cycle.objects.filter(pk=scoring_cycle.pk).update(job="fill")  # another step runs
+        busy = client.post(_url(scoring_cycle, step="publish"), follow=True)
+        assert 'class="msg msg-error"' in busy.content.decode()
+        assert 'id="cycle-job"' in busy.content.decode()  # the page shows the running step
+        Cycle.objects.filter(pk=scoring_cycle.pk).update(job="")
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(_url(scoring_cycle, step="publish"), follow=True)
+    assert response.status_code == 200
+    assert set(scoring_cycle.results.values_list("state", flat=True)) == {ResultState.PUBLISHED}
+    scoring_cycle.refresh_from_db()
+    assert scoring_cycle.job == "" and scoring_cycle.job_error == ""
+    assert scoring_cycle.state == "results_published"
+    assert Notification.objects.filter(user=cast.hazel, kind="reviews.step").exists()
+
+
+def test_a_background_step_that_is_refused_says_why_on_the_cycle_page(
+    cast, client_for, scoring_cycle, monkeypatch, django_capture_on_commit_callbacks
+):
+    from kaohe.reviews import jobs
+
+    monkeypatch.setattr(jobs, "BACKGROUND_FROM", 2)
+    client = client_for(cast.hazel)
+    # Nobody scored the qualitative items: refused before anything is enqueued.
+    with time_machine.travel(AFTER_Q1, tick=False):
+        refused = client.post(_url(scoring_cycle, step="publish"), follow=True)
+    assert 'class="msg msg-error"' in refused.content.decode()
+    assert not scoring_cycle.results.filter(state=ResultState.PUBLISHED).exists()
+    # A step that fails in the worker leaves its reason on the page and frees the cycle.
+    jobs.start(cast.hazel, scoring_cycle, "close")
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.run_step.call("close", scoring_cycle.pk, cast.olga.user.pk)
+    page = client.get(_url(scoring_cycle)).content.decode()
+    assert 'id="cycle-job-error"' in page
+    scoring_cycle.refresh_from_db()
+    assert scoring_cycle.job == ""

@@ -18,7 +18,7 @@ from kaohe.lib.periods import Period, PeriodError
 from kaohe.metrics.models import Metric
 from kaohe.org.actions import ActionError, FieldErrors
 from kaohe.org.models import units_visible_to
-from kaohe.reviews import actions
+from kaohe.reviews import actions, jobs
 from kaohe.reviews.models import UNPUBLISHED, Cycle, ItemKind, ResultState, Template
 from kaohe.reviews.visibility import (
     cycles_visible_to,
@@ -191,6 +191,7 @@ def cycle_detail(request, cycle_id):
         "page": page,
         "querystring": f"status={status}" if status in PROGRESS_LABELS else "",
         "manages": may_manage_cycle(request.user, cycle),
+        "job_label": jobs.STEP_LABELS.get(cycle.job, ""),
         "publishable": _publishable_count(request.user, cycle),
         "items": list(cycle.template.items.select_related("metric")),
     }
@@ -199,9 +200,7 @@ def cycle_detail(request, cycle_id):
 
 
 def _publishable_count(user, cycle: Cycle) -> int:
-    rows = results_managed_by(user).filter(cycle=cycle)
-    if cycle.managers_may_publish:
-        rows = rows | results_led_by(user).filter(cycle=cycle)
+    rows = actions.publishable_by(user, cycle)
     return rows.filter(state__in=UNPUBLISHED, total__isnull=False).count()
 
 
@@ -213,13 +212,29 @@ STEPS = {
 }
 
 
-def _run(request, cycle: Cycle, step, done) -> None:
+def _run(request, cycle: Cycle, name: str, done) -> None:
+    """Runs the step now, or for a large cycle hands it to the task worker."""
     try:
-        step(request.user, cycle)
+        if cycle.job:
+            raise ActionError(_("Another step of this cycle is still running; try again later."))
+        if jobs.in_background(cycle):
+            if name == "publish":
+                jobs.check_publishable(request.user, cycle)
+            jobs.start(request.user, cycle, name)
+        else:
+            outcome = jobs.STEPS[name](request.user, cycle)
     except ActionError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, str(done))
+        if jobs.in_background(cycle):
+            messages.info(
+                request,
+                _("This runs in the background; your inbox will tell you when it is done."),
+            )
+        elif name == "publish":
+            messages.success(request, _("%(count)s results published.") % {"count": outcome})
+        else:
+            messages.success(request, str(done))
 
 
 def _cycle_step(name: str):
@@ -227,8 +242,7 @@ def _cycle_step(name: str):
     @require_POST
     def view(request, cycle_id):
         cycle = visible_cycle(request.user, cycle_id)
-        step, done = STEPS[name]
-        _run(request, cycle, step, done)
+        _run(request, cycle, name, STEPS[name][1])
         return redirect("front:cycle_detail", cycle.public_id)
 
     view.__name__ = f"cycle_{name}"
@@ -246,12 +260,7 @@ cycle_close = _cycle_step("close")
 def cycle_publish(request, cycle_id):
     """Publishes every complete result the user may publish."""
     cycle = visible_cycle(request.user, cycle_id)
-    try:
-        count = actions.do_publish_results(request.user, cycle)
-    except ActionError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, _("%(count)s results published.") % {"count": count})
+    _run(request, cycle, "publish", "")
     return redirect("front:cycle_detail", cycle.public_id)
 
 
