@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.test.utils import override_settings
 
 from kaohe.lib.periods import Period, PeriodKind
 from kaohe.metrics import demo as metrics_demo
@@ -37,7 +38,8 @@ from kaohe.signing.actions import (
     do_mark_read,
     do_sign,
 )
-from kaohe.signing.models import DocumentState, Method
+from kaohe.signing.agreements import issue_pending
+from kaohe.signing.models import Document, DocumentKind, DocumentState, Method
 from kaohe.signing.tasks import finish_signature
 from kaohe.signing.testing import SoftAuthenticator
 
@@ -75,6 +77,7 @@ def load() -> Loaded:
     if len(metrics_demo.sales_people()) > metrics_demo.MAX_SALES_PEOPLE:
         return Loaded()  # a large synthetic company: no targets, so nothing to assess
     loaded = Loaded()
+    issue_pending(limit=1000)  # the target agreements, put before the employees to sign
     template = _template(admin)
     current = Period.containing(PeriodKind.QUARTER, company_today())
     previous = _cycle(admin, template, units, current.previous(), loaded)
@@ -140,7 +143,8 @@ def _score_for(result: Result) -> int:
 
 
 def _sign(director, cycle: Cycle) -> bool:
-    """The director opens and reads his result, registers a passkey and signs it."""
+    """The director registers a passkey, signs his target agreements, then opens, reads
+    and signs his result."""
     result = cycle.results.filter(employee__user=director).select_related("document").first()
     if result is None or result.document is None:
         return False
@@ -150,9 +154,16 @@ def _sign(director, cycle: Cycle) -> bool:
     key = SoftAuthenticator(origin=settings.KAOHE_WEBAUTHN_ORIGINS[0])
     ceremony, options = do_begin_registration(director)
     do_finish_registration(director, ceremony.public_id, key.create(options), "演示手机")
-    do_mark_opened(director, document)
-    do_mark_read(director, document)
-    ceremony, options = do_begin_signing(director, document, Method.PASSKEY)
-    signature = do_sign(director, document, ceremony.public_id, assertion=key.get(options))
-    finish_signature.call(signature.pk)  # the letter and receipt now, not by the worker
+    agreements = Document.objects.filter(
+        employee=document.employee, kind=DocumentKind.AGREEMENT, state=DocumentState.PENDING
+    )
+    for agreement in [*agreements.order_by("issued_at", "pk"), document]:
+        do_mark_opened(director, agreement)
+        do_mark_read(director, agreement)
+        ceremony, options = do_begin_signing(director, agreement, Method.PASSKEY)
+        signature = do_sign(director, agreement, ceremony.public_id, assertion=key.get(options))
+        # The letter and receipt now, not by the worker; the receipt's e-mail to a demo
+        # address is not sent (development prints e-mail on the console).
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
+            finish_signature.call(signature.pk)
     return True
