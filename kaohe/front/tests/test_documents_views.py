@@ -172,3 +172,17 @@ def test_a_signed_document_shows_its_evidence_and_offers_letter_and_receipt(
         receipt.status_code == 200
         and receipt.json()["proof"]["leaf_index"] == signature.entry_index
     )
+
+
+def test_a_signed_document_offers_no_other_delivery_and_names_its_events(
+    cast, client_for, document
+):
+    from kaohe.org.testing import PASSWORD
+    from kaohe.signing.actions import do_begin_signing, do_sign
+    from kaohe.signing.models import Method
+
+    ceremony, _options = do_begin_signing(cast.amy.user, document, Method.PASSWORD)
+    do_sign(cast.amy.user, document, ceremony.public_id, password=PASSWORD)
+    page = client_for(cast.hazel).get(url("document_detail", document)).content.decode()
+    assert 'id="delivery-form"' not in page and 'data-state="signed"' in page
+    assert ">document.signed<" not in page  # the event's readable name, not its code

@@ -87,7 +87,8 @@ def _page(request, document: Document, status: int = 200, **forms_) -> HttpRespo
         "open_dispute": open_dispute,
         "may_manage": manage,
         "may_answer": manage and open_dispute is not None,
-        "may_deliver": manage and document.state not in VOID_STATES,
+        # Once signed, the signature is the proof of receipt: no other delivery to record.
+        "may_deliver": manage and document.state not in [*VOID_STATES, DocumentState.SIGNED],
         "may_withdraw": manage and document.state in OPEN_STATES,
         "answer_form": forms_.get("answer_form") or AnswerForm(),
         "delivery_form": forms_.get("delivery_form") or DeliveryForm(),
