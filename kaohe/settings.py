@@ -1,6 +1,8 @@
 """kaohe settings, read from the environment. See README.md for the variables."""
 
+import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -172,12 +174,27 @@ MEDIA_ROOT = DATA_DIR / "files"
 LEDGER_KEY_FILE = Path(env_str("KAOHE_LEDGER_KEY_FILE") or DATA_DIR / "keys" / "ledger-ed25519.pem")
 KAOHE_TSA_URL = env_str("KAOHE_TSA_URL")
 KAOHE_TSA_ROOTS = env_file("KAOHE_TSA_ROOTS")  # PEM bundle the TSA's certificate must chain to
-# WebAuthn (passkeys): the relying party id (the site's host name) and the origins pages are
-# served from. With KAOHE_WEBAUTHN_ANY_LOCALHOST (default: DEBUG) any http://localhost:<port>
-# is accepted too, for development and browser tests.
-KAOHE_WEBAUTHN_RP_ID = env_str("KAOHE_WEBAUTHN_RP_ID", "localhost")
+
+
+# WebAuthn (passkeys): the relying party id (the site's host name; an IP address cannot be
+# one, so a site at 127.0.0.1 uses "localhost") and the origins pages are served from. With
+# KAOHE_WEBAUTHN_ANY_LOCALHOST (default: DEBUG) any http://localhost:<port> is accepted too,
+# for development and browser tests.
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+_SITE_HOST = urlsplit(SITE_URL).hostname or "localhost"
+KAOHE_WEBAUTHN_RP_ID = env_str(
+    "KAOHE_WEBAUTHN_RP_ID", "localhost" if _is_ip_address(_SITE_HOST) else _SITE_HOST
+)
 KAOHE_WEBAUTHN_ORIGINS = env_list(
-    "KAOHE_WEBAUTHN_ORIGINS", ["http://localhost:8000", "http://127.0.0.1:8000"]
+    "KAOHE_WEBAUTHN_ORIGINS",
+    [SITE_URL] if PRODUCTION else list(dict.fromkeys([SITE_URL, "http://localhost:8000"])),
 )
 KAOHE_WEBAUTHN_ANY_LOCALHOST = env_bool("KAOHE_WEBAUTHN_ANY_LOCALHOST", DEBUG)
 # The company CA and seal certificate of the sealed letters (created on first use, keys
