@@ -130,10 +130,11 @@ class CidFont:
             for body, private in zip(fd_bodies, privates, strict=True):
                 fds.append(body + fixed_int(len(private)) + fixed_int(private_at) + bytes([18]))
                 private_at += len(private)
+            # ROS comes first: it is what marks the Top DICT of a CIDFont (TN #5176, 18).
             top = (
-                encode_dict(self.top)
-                + fixed_int(STANDARD_STRINGS) + fixed_int(STANDARD_STRINGS + 1)
+                fixed_int(STANDARD_STRINGS) + fixed_int(STANDARD_STRINGS + 1)
                 + encode_int(self.supplement) + b"\x0c\x1e"
+                + encode_dict(self.top)
                 + fixed_int(at["charset"]) + bytes([CHARSET])
                 + fixed_int(at["fd_select"]) + b"\x0c\x25"
                 + fixed_int(at["charstrings"]) + bytes([CHARSTRINGS])

@@ -28,6 +28,9 @@ def test_a_subset_holds_exactly_the_glyphs_asked_for_with_their_outlines_and_hin
     fonts.decompile(io.BytesIO(program), None)
     top = fonts[0]
     assert top.ROS == original.ROS and top.CIDCount == original.CIDCount
+    top_dict = CidFont.parse(program)  # re-read by our own reader too
+    assert top_dict.charstrings[0] == original.CharStrings[".notdef"].bytecode
+    assert program[_top_dict_start(program) :].startswith(b"\x1d\x00\x00\x01\x87")  # ROS
     assert set(top.charset) == names | {".notdef"}
     for gid, name in enumerate(top.charset):
         ours, theirs = top.CharStrings[name], original.CharStrings[name]
@@ -38,6 +41,16 @@ def test_a_subset_holds_exactly_the_glyphs_asked_for_with_their_outlines_and_hin
         assert fd.Private.rawDict == original_fd.Private.rawDict, name
         assert _font_dict(fd) == _font_dict(original_fd), name
     assert len(top.FDArray) <= len(original.FDArray)
+
+
+def _top_dict_start(program: bytes) -> int:
+    """Where the Top DICT's data begins: after the header and the Name INDEX, and the Top
+    DICT INDEX's own count, offset size and two offsets."""
+    from kaohe.lib.cff import read_index
+
+    _names, at = read_index(program, program[2])
+    size = program[at + 2]
+    return at + 3 + 2 * size
 
 
 def _font_dict(fd) -> dict:
