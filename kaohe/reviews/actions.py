@@ -53,7 +53,7 @@ from kaohe.reviews.visibility import (
     results_managed_by,
 )
 from kaohe.signing.content import SigningError, issue_many
-from kaohe.signing.models import DocumentKind
+from kaohe.signing.models import VOID_STATES, DocumentKind
 
 __all__ = [
     "ActionError",
@@ -504,8 +504,9 @@ def _issue_results(actor, cycle: Cycle, chosen: list[Result]) -> None:
     items = _items_of(chosen)
     for result in chosen:
         result.cycle = cycle
-    # A corrected result's document supersedes the one the employee was shown.
-    specs = [_result_spec(r, items[r.pk], company, due_at) | {"supersedes": r.document}
+    # A corrected result's document supersedes the one the employee was shown, unless HR
+    # withdrew that one already: then the new document simply replaces nothing in force.
+    specs = [_result_spec(r, items[r.pk], company, due_at) | {"supersedes": _in_force(r.document)}
              for r in chosen]  # fmt: skip
     for result, document in zip(chosen, _issue_many(actor, specs), strict=True):
         result.document = document
@@ -516,6 +517,10 @@ def _issue_results(actor, cycle: Cycle, chosen: list[Result]) -> None:
         chosen, ["document", "state", "published_at", "published_version"], batch_size=1000
     )
     _record_many([_published_entry(actor, r) for r in chosen])
+
+
+def _in_force(document):
+    return None if document is None or document.state in VOID_STATES else document
 
 
 def _issue_many(actor, specs: list[dict]):

@@ -142,6 +142,26 @@ def test_a_corrected_result_supersedes_its_document(cast):
     assert "复核后调整" in str(amy.document.data)
 
 
+def test_a_result_whose_document_hr_withdrew_is_corrected_and_published_again(cast):
+    from kaohe.signing.actions import do_withdraw
+
+    cycle = _scored_cycle(cast)
+    amy = cycle.results.get(employee=cast.amy)
+    item = _qualitative(amy)
+    with time_machine.travel(AFTER_Q1, tick=False):
+        do_score_item(cast.mike.user, amy, item, "80", "积极配合")
+        do_publish_results(cast.hazel, cycle, [amy])
+        amy.refresh_from_db()
+        withdrawn = do_withdraw(cast.hazel, amy.document, "评分有误，撤回重评")
+        do_adjust_item(cast.hazel, amy, item, "60", "复核后调整")
+        assert do_publish_results(cast.hazel, cycle, [amy]) == 1
+    amy.refresh_from_db()
+    withdrawn.refresh_from_db()
+    assert withdrawn.state == DocumentState.WITHDRAWN
+    assert amy.document != withdrawn and amy.document.supersedes is None
+    assert amy.document.state == DocumentState.PENDING
+
+
 def test_versions_record_who_changed_what(cast):
     cycle = _scored_cycle(cast)
     amy = cycle.results.get(employee=cast.amy)
