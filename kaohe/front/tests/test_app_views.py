@@ -360,3 +360,18 @@ def test_disputing_a_signed_document_is_refused_with_a_message(cast, doc, amy):
     assert response.status_code == 400
     assert 'id="dispute-error"' in response.content.decode()
     assert not doc.disputes.exists()
+
+
+def test_a_document_served_by_courier_can_still_be_signed_or_disputed(cast, doc, amy):
+    import datetime as dt
+
+    from kaohe.signing.actions import do_answer_dispute, do_dispute, do_record_delivery
+
+    do_record_delivery(cast.hazel, doc, "courier", dt.date(2026, 4, 10), "EMS 1234", [])
+    page = amy.get(url(doc)).content.decode()
+    assert 'id="sign-panel"' in page and 'id="dispute-open"' in page
+    # A dispute upheld: the document awaits its correction, neither signed nor disputed again.
+    dispute = do_dispute(cast.amy.user, doc, "目标值有误")
+    do_answer_dispute(cast.hazel, dispute, "同意更正", DisputeOutcome.UPHELD)
+    page = amy.get(url(doc)).content.decode()
+    assert 'id="dispute-open"' not in page

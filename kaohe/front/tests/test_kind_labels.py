@@ -6,7 +6,8 @@ from pathlib import Path
 from kaohe.front.templatetags.evidence import KIND_LABELS
 
 ROOT = Path(__file__).resolve().parents[2]
-RECORDED = re.compile(r"""\brecord\(\s*["']([a-z_]+(?:\.[a-z_]+)+)["']""")
+# record(...) and the apps' own wrappers around it (_record, append).
+RECORDED = re.compile(r"""\b(?:_?record|append)\(\s*["']([a-z_]+(?:\.[a-z_]+)+)["']""")
 
 
 def recorded_kinds() -> set[str]:

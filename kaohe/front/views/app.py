@@ -148,6 +148,9 @@ def home(request):
     return render(request, "front/app/home.html", context)
 
 
+DISPUTABLE = (DocumentState.PENDING, DocumentState.SERVED)
+
+
 def _document_context(request, document: Document) -> dict:
     disputes = list(document.disputes.order_by("raised_at"))
     signature = getattr(document, "signature", None) if document.state == "signed" else None
@@ -159,8 +162,10 @@ def _document_context(request, document: Document) -> dict:
         "signature": signature,
         "letter": getattr(document, "letter", None) if signature else None,
         "disputes": disputes,
-        "may_sign": document.state in OPEN_STATES,
-        "may_dispute": document.state in OPEN_STATES and open_dispute is None,
+        # As the actions allow: a document served by other means can still be signed or
+        # disputed; one whose dispute was upheld awaits its correction.
+        "may_sign": document.state in actions.SIGNABLE,
+        "may_dispute": document.state in DISPUTABLE and open_dispute is None,
         "read": document.read_at is not None,
         "has_passkey": request.user.passkeys.filter(revoked_at__isnull=True).exists(),
         "max_reason": MAX_REASON_CHARS,
