@@ -9,11 +9,13 @@ transaction. The person who started the step finds the outcome in their inbox, a
 cycle page shows the step while it runs.
 """
 
+import datetime as dt
 import logging
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -29,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 BACKGROUND_FROM = 300  # results (or people in the population, before there are results)
 CHUNK = 500  # results published per transaction
+STALE = dt.timedelta(hours=1)  # a claim older than this was lost with its worker
 
 STEP_LABELS = {
     "standard": gettext_lazy("publishing the standard"),
@@ -91,10 +94,20 @@ def in_background(cycle: Cycle) -> bool:
     return size(cycle) >= BACKGROUND_FROM
 
 
+def busy(cycle: Cycle) -> bool:
+    """Whether a step runs for the cycle; one claimed longer than STALE ago counts as lost
+    (its worker was stopped) and may be claimed again."""
+    if not cycle.job:
+        return False
+    return cycle.job_started_at is None or cycle.job_started_at > clock.now() - STALE
+
+
 def start(actor, cycle: Cycle, step: str) -> None:
     """Claims the cycle for `step` and enqueues it; ActionError while another step runs."""
-    claimed = Cycle.objects.filter(pk=cycle.pk, job="").update(
-        job=step, job_started_at=clock.now(), job_by=actor, job_error=""
+    now = clock.now()
+    free = Q(job="") | Q(job_started_at__lt=now - STALE)
+    claimed = Cycle.objects.filter(free, pk=cycle.pk).update(
+        job=step, job_started_at=now, job_by=actor, job_error=""
     )
     if not claimed:
         raise ActionError(_("Another step of this cycle is still running; try again later."))

@@ -70,7 +70,7 @@ def test_the_manager_scores_amy_on_the_result_page(cast, client_for, scoring_cyc
 def test_a_bad_score_is_a_message_not_a_500(cast, client_for, scoring_cycle):
     amy = scoring_cycle.results.get(employee=cast.amy)
     client = client_for(cast.mike.user)
-    for item in (_qualitative(amy), "x", "99999999999999999999"):
+    for item in (_qualitative(amy), "x", "99999999999999999999", "²"):
         response = client.post(
             _url(scoring_cycle, amy, "score"), {"item": item, "score": "1e999", "comment": "x"}
         )
@@ -153,7 +153,7 @@ def test_hr_creates_a_cycle_and_a_template_from_the_forms(cast, client_for):
 def test_a_template_whose_weights_miss_100_is_refused_with_a_message(cast, client_for):
     response = client_for(cast.ada).post("/templates/new/", {
         "name": "坏模板", "grade-0": "A", "min-0": "60", "grade-1": "B",
-        "item-0-name": "态度", "item-0-weight": "30",
+        "item-0-name": "态度", "item-0-weight": "30", "cap_percent": "²",
     })  # fmt: skip
     assert response.status_code == 200 and b'id="template-errors"' in response.content
     assert not Template.objects.filter(name="坏模板").exists()
@@ -238,3 +238,24 @@ def test_a_background_step_that_is_refused_says_why_on_the_cycle_page(
     assert 'id="cycle-job-error"' in page
     scoring_cycle.refresh_from_db()
     assert scoring_cycle.job == ""
+
+
+def test_a_manager_cannot_claim_a_large_cycles_step_and_a_lost_claim_expires(
+    cast, client_for, scoring_cycle, monkeypatch
+):
+    from kaohe.reviews import jobs
+
+    monkeypatch.setattr(jobs, "BACKGROUND_FROM", 2)
+    refused = client_for(cast.mike.user).post(_url(scoring_cycle, step="fill"), follow=True)
+    assert 'class="msg msg-error"' in refused.content.decode()
+    scoring_cycle.refresh_from_db()
+    assert scoring_cycle.job == ""
+    # A claim whose worker was stopped an hour ago no longer blocks HR.
+    lost = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
+    Cycle.objects.filter(pk=scoring_cycle.pk).update(job="fill", job_started_at=lost)
+    with time_machine.travel(LATER, tick=False):
+        scoring_cycle.refresh_from_db()
+        assert not jobs.busy(scoring_cycle)
+        jobs.start(cast.hazel, scoring_cycle, "close")
+    scoring_cycle.refresh_from_db()
+    assert scoring_cycle.job == "close"

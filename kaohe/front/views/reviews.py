@@ -191,6 +191,7 @@ def cycle_detail(request, cycle_id):
         "page": page,
         "querystring": f"status={status}" if status in PROGRESS_LABELS else "",
         "manages": may_manage_cycle(request.user, cycle),
+        "job_running": jobs.busy(cycle),
         "job_label": jobs.STEP_LABELS.get(cycle.job, ""),
         "publishable": _publishable_count(request.user, cycle),
         "items": list(cycle.template.items.select_related("metric")),
@@ -215,11 +216,14 @@ STEPS = {
 def _run(request, cycle: Cycle, name: str, done) -> None:
     """Runs the step now, or for a large cycle hands it to the task worker."""
     try:
-        if cycle.job:
+        if jobs.busy(cycle):
             raise ActionError(_("Another step of this cycle is still running; try again later."))
         if jobs.in_background(cycle):
+            # Refusals the worker would meet are given now, before the cycle is claimed.
             if name == "publish":
                 jobs.check_publishable(request.user, cycle)
+            elif not may_manage_cycle(request.user, cycle):
+                raise ActionError(_("Only HR of the cycle's units runs its steps."))
             jobs.start(request.user, cycle, name)
         else:
             outcome = jobs.STEPS[name](request.user, cycle)
@@ -359,7 +363,7 @@ def result_publish(request, cycle_id, result_id):
 
 def _item_id(post) -> int:
     raw = post.get("item", "")
-    if not raw.isdigit() or len(raw) > 12:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
         raise ActionError(_("This result has no such item."))
     return int(raw)
 
@@ -427,10 +431,11 @@ def template_edit(request, template_id=None):
     if request.method == "POST":
         scale, items = _template_rows(request.POST)
         cap = request.POST.get("cap_percent", "")
+        cap = int(cap) if cap.isascii() and cap.isdigit() and len(cap) < 5 else 0
         try:
             saved = actions.do_save_template(
                 request.user, name=request.POST.get("name", ""), scale=scale, items=items,
-                cap_percent=int(cap) if cap.isdigit() and len(cap) < 5 else 0, template=template,
+                cap_percent=cap, template=template,
             )  # fmt: skip
         except FieldErrors as exc:
             errors = exc.errors
