@@ -186,3 +186,22 @@ def test_a_signed_document_offers_no_other_delivery_and_names_its_events(
     page = client_for(cast.hazel).get(url("document_detail", document)).content.decode()
     assert 'id="delivery-form"' not in page and 'data-state="signed"' in page
     assert ">document.signed<" not in page  # the event's readable name, not its code
+
+
+def test_files_are_not_cached_and_the_employee_sees_only_her_own_requests(
+    cast, client_for, document
+):
+    from django.test import Client
+
+    hr = Client(HTTP_USER_AGENT="HR-Browser/1.0", REMOTE_ADDR="10.0.0.9")
+    hr.force_login(cast.hazel)
+    hr.post(
+        url("document_deliver", document),
+        {"method": "courier", "delivered_on": "2026-04-10", "note": "EMS 1234"},
+    )
+    response = client_for(cast.hazel).get(url("document_pdf", document))
+    assert response["Cache-Control"] == "private, no-store"
+    hr_page = client_for(cast.hazel).get(url("document_detail", document)).content.decode()
+    assert "HR-Browser/1.0" in hr_page
+    own = client_for(cast.amy.user).get(url("document_detail", document))
+    assert own.status_code == 200 and "HR-Browser/1.0" not in own.content.decode()

@@ -99,7 +99,9 @@ def _page(request, document: Document, status: int = 200, **forms_) -> HttpRespo
 
 
 def timeline(user, document: Document) -> list[dict]:
-    """The document's ledger entries, oldest first, with the request's IP and browser."""
+    """The document's ledger entries, oldest first, with the request's IP and browser; the
+    employee reading her own document sees those of her own requests only (not HR's)."""
+    own = document.employee.user_id == user.pk
     entries = entries_visible_to(user).filter(
         employee_no=document.employee.employee_no, subject__contains=str(document.public_id)
     )
@@ -107,6 +109,8 @@ def timeline(user, document: Document) -> list[dict]:
     for entry in entries.order_by("index"):
         body = json.loads(entry.body)
         request = body.get("request") or {}
+        if own and not entry.actor.startswith(f"user:{user.pk}:"):
+            request = {}
         rows.append(
             {
                 "index": entry.index,
@@ -184,10 +188,14 @@ def document_withdraw(request, document_id):
 # -- downloads -------------------------------------------------------------------------------
 
 
+PRIVATE = "private, no-store"
+
+
 def _download(content: bytes, content_type: str, filename: str) -> HttpResponse:
     response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = PRIVATE  # personal evidence: not kept on a shared computer
     return response
 
 
@@ -214,6 +222,7 @@ def document_receipt(request, document_id):
         raise Http404
     response = JsonResponse(signature.receipt, json_dumps_params={"ensure_ascii": False})
     response["Content-Disposition"] = f'attachment; filename="receipt-{document.public_id}.json"'
+    response["Cache-Control"] = PRIVATE
     return response
 
 
