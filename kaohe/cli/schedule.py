@@ -27,7 +27,7 @@ from kaohe.ledger.tasks import checkpoint_task
 from kaohe.lib import clock
 from kaohe.notify.tasks import send_due_task
 from kaohe.org.tasks import purge_login_failures
-from kaohe.signing.tasks import issue_agreements
+from kaohe.signing.tasks import finish_pending_signatures, issue_agreements
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ JOBS: tuple[Job, ...] = (
     Job("notify_send", dt.timedelta(minutes=1), send_due_task.enqueue),
     # Target agreements published through the API or in bulk, put before the employee to sign.
     Job("issue_agreements", dt.timedelta(minutes=1), issue_agreements.enqueue),
+    # Signatures whose receipt or sealed letter failed (checkpoint, seal, TSA): tried again.
+    Job("finish_signatures", dt.timedelta(minutes=5), finish_pending_signatures.enqueue),
     # Every active warning rule for everyone (time-based conditions), then escalations.
     Job("alerts_sweep", dt.timedelta(minutes=15), sweep_task.enqueue),
 )

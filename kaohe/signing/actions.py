@@ -12,6 +12,7 @@ import secrets
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Sum
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -60,9 +61,14 @@ __all__ = [
 
 CEREMONY_LIFETIME = dt.timedelta(minutes=5)
 MAX_ATTEMPTS = 5
+# Wrong passwords and codes per user across ceremonies: at most MAX_FAILURES in FAILURE_WINDOW.
+MAX_FAILURES = 5
+FAILURE_WINDOW = dt.timedelta(minutes=15)
+SECRET_METHODS = (Method.PASSWORD, Method.EMAIL_CODE)
 MAX_DRAWN_PNG = 200 * 1024
 MAX_ATTACHMENT = 10 * 1024 * 1024
 MAX_ATTACHMENTS = 20
+MAX_ATTACHMENTS_TOTAL = 50 * 1024 * 1024
 MAX_REASON = 5000
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SIGNABLE = (DocumentState.PENDING, DocumentState.DISPUTED, DocumentState.SERVED)
@@ -181,6 +187,8 @@ def do_begin_signing(user, document: Document, method) -> tuple[Ceremony, dict]:
     document = Document.objects.select_related("employee").get(pk=document.pk)
     _check_signer(user, document)
     _check_signable(document)
+    if method in SECRET_METHODS:
+        _check_not_throttled(user)
     allow = [bytes(c.credential_id) for c in _active_passkeys(user)]
     if method == Method.PASSKEY and not allow:
         raise SigningError(_("You have no passkey yet: register one, or sign another way."))
@@ -215,7 +223,8 @@ def do_sign(
     request=None,
 ) -> Signature:
     """Signs `document` as the employee herself, with the ceremony begun for it. A wrong
-    password or code counts as an attempt (5 per ceremony) and is refused."""
+    password or code counts as an attempt (5 per ceremony, and 5 per user across ceremonies
+    in FAILURE_WINDOW) and is refused."""
     _check_drawn(drawn_png)
     request = request or current_request.get()
     refusal = None
@@ -226,6 +235,8 @@ def do_sign(
         ceremony = _lock_ceremony(user, ceremony_id, CeremonyPurpose.SIGN, row)
         if ceremony.attempts >= MAX_ATTEMPTS:
             raise SigningError(_("Too many wrong attempts. Please start again."))
+        if ceremony.method in SECRET_METHODS:
+            _check_not_throttled(user)
         refusal = _check_secret(user, ceremony, password, code)
         if refusal is None:
             passkey, archived = _check_assertion(user, ceremony, row, assertion)
@@ -255,6 +266,21 @@ def _check_secret(user, ceremony: Ceremony, password, code) -> str | None:
     ceremony.attempts += 1
     ceremony.save(update_fields=["attempts"])
     return wrong
+
+
+def _check_not_throttled(user) -> None:
+    """Refuses password and code attempts once the user has failed MAX_FAILURES times in
+    FAILURE_WINDOW, counted over all her signing ceremonies. A ceremony's failures fall
+    within its lifetime, so the ceremonies begun in the window plus one lifetime hold every
+    failure of the window (and a few older ones: the lock lasts 15 to 20 minutes)."""
+    since = clock.now() - FAILURE_WINDOW - CEREMONY_LIFETIME
+    failures = Ceremony.objects.filter(
+        user=user, purpose=CeremonyPurpose.SIGN, created_at__gte=since, attempts__gt=0
+    ).aggregate(total=Sum("attempts"))["total"]
+    if (failures or 0) >= MAX_FAILURES:
+        raise SigningError(
+            _("Too many wrong passwords or codes. Please wait 20 minutes, or sign with a passkey.")
+        )
 
 
 def _check_assertion(user, ceremony: Ceremony, document: Document, assertion):
@@ -412,15 +438,12 @@ def do_dispute(user, document: Document, reason: str, request=None) -> Dispute:
             raise SigningError(_("This document cannot be disputed now."))
         if Dispute.objects.filter(document=row, answered_at__isnull=True).exists():
             raise SigningError(_("Your earlier dispute is still awaiting an answer."))
-        now = clock.now()
-        entry = _record(
-            "dispute.raised", user, row, {"doc_sha256": row.doc_sha256, "reason": reason}
-        )
         dispute = Dispute.objects.create(
-            document=row, raised_by=user, reason=reason, raised_at=now, raised_entry=entry.index
+            document=row, raised_by=user, reason=reason, raised_at=clock.now(), raised_entry=-1
         )
         row.state = DocumentState.DISPUTED
         row.save(update_fields=["state"])
+        hr = _hr_of(row)
         message = Message(
             "document.disputed",
             title=format_lazy(
@@ -430,7 +453,13 @@ def do_dispute(user, document: Document, reason: str, request=None) -> Dispute:
             url=f"/documents/{row.public_id}/",
             level="warning",
         )
-        notify(_hr_of(row), message, dedupe_key=f"dispute:{dispute.pk}")
+        transaction.on_commit(lambda: notify(hr, message, dedupe_key=f"dispute:{dispute.pk}"))
+        # The ledger last: it stays locked from the append until the commit.
+        entry = _record(
+            "dispute.raised", user, row, {"doc_sha256": row.doc_sha256, "reason": reason}
+        )
+        dispute.raised_entry = entry.index
+        dispute.save(update_fields=["raised_entry"])
     document.state = row.state
     return dispute
 
@@ -460,7 +489,9 @@ def do_answer_dispute(actor, dispute: Dispute, answer: str, outcome) -> Dispute:
             update_fields=["answer", "outcome", "answered_by", "answered_at", "answered_entry"]
         )
         if outcome == DisputeOutcome.REJECTED and document.state == DocumentState.DISPUTED:
-            document.state = DocumentState.PENDING
+            # The document stands: served already if HR recorded another delivery.
+            served = AlternativeDelivery.objects.filter(document=document).exists()
+            document.state = DocumentState.SERVED if served else DocumentState.PENDING
             document.save(update_fields=["state"])
         notify(
             [document.employee],
@@ -512,7 +543,8 @@ def do_withdraw(actor, document: Document, reason: str) -> Document:
 
 def do_record_delivery(actor, document, method, delivered_on, note, files) -> AlternativeDelivery:
     """HR records that the document reached the employee another way (e-mail, courier,
-    witness), with attachments (each at most 10 MB; SHA-256 kept and put in the ledger)."""
+    witness), with attachments (at most 20, each at most 10 MB, together at most 50 MB;
+    SHA-256 kept and put in the ledger)."""
     if method not in DeliveryMethod.values:
         raise SigningError(_("Choose how the document was delivered."))
     note = _text(note, _("Please describe the delivery (tracking number, witnesses, ...)."))
@@ -520,13 +552,27 @@ def do_record_delivery(actor, document, method, delivered_on, note, files) -> Al
         raise SigningError(_("The delivery date must be a date not in the future."))
     if not may_manage(actor, document):
         raise SigningError(_("You may not record deliveries of this document."))
-    attachments = [_read_attachment(f) for f in files or []]
-    if len(attachments) > MAX_ATTACHMENTS:
-        raise SigningError(_("Too many attachments (at most 20)."))
+    attachments = _read_attachments(list(files or []))
     with transaction.atomic():
         row = _lock(document)
         if row.state in VOID_STATES:
             raise SigningError(_("This document is no longer in force."))
+        delivery = AlternativeDelivery.objects.create(
+            document=row,
+            method=method,
+            delivered_on=delivered_on,
+            note=note,
+            recorded_by=actor,
+            recorded_at=clock.now(),
+            entry_index=-1,
+        )
+        for attachment in attachments:
+            attachment.delivery = delivery
+        Attachment.objects.bulk_create(attachments)
+        if row.state == DocumentState.PENDING:
+            row.state, row.closed_at = DocumentState.SERVED, row.closed_at or clock.now()
+            row.save(update_fields=["state", "closed_at"])
+        # The ledger last: it stays locked from the append until the commit.
         entry = _record(
             "document.served",
             actor,
@@ -539,23 +585,27 @@ def do_record_delivery(actor, document, method, delivered_on, note, files) -> Al
                 "attachments": [{"name": a.name, "sha256": a.sha256} for a in attachments],
             },
         )
-        delivery = AlternativeDelivery.objects.create(
-            document=row,
-            method=method,
-            delivered_on=delivered_on,
-            note=note,
-            recorded_by=actor,
-            recorded_at=clock.now(),
-            entry_index=entry.index,
-        )
-        for attachment in attachments:
-            attachment.delivery = delivery
-        Attachment.objects.bulk_create(attachments)
-        if row.state == DocumentState.PENDING:
-            row.state, row.closed_at = DocumentState.SERVED, row.closed_at or clock.now()
-            row.save(update_fields=["state", "closed_at"])
+        delivery.entry_index = entry.index
+        delivery.save(update_fields=["entry_index"])
     document.state, document.closed_at = row.state, row.closed_at
     return delivery
+
+
+def _read_attachments(files: list) -> list[Attachment]:
+    """Checks the count and the sizes the uploads declare before reading any of them, then
+    reads them, stopping as soon as the total passes the limit."""
+    if len(files) > MAX_ATTACHMENTS:
+        raise SigningError(_("Too many attachments (at most 20)."))
+    too_large = _("The attachments are larger than 50 MB together.")
+    if sum(getattr(f, "size", None) or 0 for f in files) > MAX_ATTACHMENTS_TOTAL:
+        raise SigningError(too_large)
+    attachments, total = [], 0
+    for upload in files:
+        attachments.append(_read_attachment(upload))
+        total += len(attachments[-1].content)
+        if total > MAX_ATTACHMENTS_TOTAL:
+            raise SigningError(too_large)
+    return attachments
 
 
 def _read_attachment(upload) -> Attachment:

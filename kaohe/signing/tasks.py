@@ -1,17 +1,19 @@
 """Background work of signing, run by the task worker: telling employees of new documents,
 and what follows a signature (checkpoint, receipt, sealed letter, notice)."""
 
+import datetime as dt
 import json
 import logging
 
 from django.core.mail import EmailMessage
 from django.db import transaction
+from django.db.models import Q
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_tasks import task
 
-from kaohe.ledger.checkpoints import as_document, covering
+from kaohe.ledger.checkpoints import covering
 from kaohe.ledger.proofs import inclusion
 from kaohe.lib import clock
 from kaohe.notify.send import Message, address_of, notify
@@ -20,6 +22,9 @@ from kaohe.signing.content import deliver, document_url, sha256_hex
 from kaohe.signing.models import Letter, Signature
 
 logger = logging.getLogger(__name__)
+
+# How long a signature may wait for its receipt and letter before the sweep steps in.
+FINISH_GRACE = dt.timedelta(minutes=2)
 
 
 @task()
@@ -38,28 +43,61 @@ def issue_agreements() -> int:
 
 @task()
 def finish_signature(signature_id: int) -> bool:
-    """After a signature commits: a checkpoint covering its ledger entry, the receipt (the
-    entry's inclusion proof, a document `kaohe verify` accepts), the sealed letter with its
-    "letter.sealed" entry, and the employee told (inbox, and e-mail with receipt.json).
-    Does nothing for a signature already finished. Returns whether it did the work."""
+    """After a signature commits: a checkpoint covering its ledger entry and the receipt
+    (the entry's inclusion proof, a document `kaohe verify` accepts), stored and sent to the
+    employee (inbox, and e-mail with receipt.json) in their own transaction; then the sealed
+    letter with its "letter.sealed" entry. A failure of the letter (seal, TSA) keeps the
+    receipt; `finish_pending_signatures` tries again later. Does nothing for a signature
+    already finished. Returns whether it did the work."""
     signature = Signature.objects.select_related("document__employee__user", "signer").get(
         pk=signature_id
     )
-    if signature.receipt and Letter.objects.filter(document=signature.document_id).exists():
+    if signature.receipt and _has_letter(signature):
         return False
+    if not signature.receipt:
+        signature.receipt = _store_receipt(signature)
+    if _has_letter(signature):
+        return True
+    pdf = _letter_pdf(signature, signature.receipt["proof"]["checkpoint"])
+    if pdf is None:
+        return True
+    with transaction.atomic():
+        Signature.objects.select_for_update().get(pk=signature.pk)
+        if not _has_letter(signature):
+            _store_letter(signature, pdf)
+    return True
+
+
+@task()
+def finish_pending_signatures() -> int:
+    """Enqueues `finish_signature` again for signatures older than FINISH_GRACE that still
+    lack their receipt or their letter (a checkpoint, seal or TSA failure). Returns how many."""
+    cutoff = clock.now() - FINISH_GRACE
+    pending = Signature.objects.filter(signed_at__lt=cutoff).filter(
+        Q(receipt__isnull=True) | Q(document__letter__isnull=True)
+    )
+    pks = list(pending.order_by("pk").values_list("pk", flat=True))
+    for pk in pks:
+        finish_signature.enqueue(pk)
+    return len(pks)
+
+
+def _has_letter(signature: Signature) -> bool:
+    return Letter.objects.filter(document=signature.document_id).exists()
+
+
+def _store_receipt(signature: Signature) -> dict:
+    """Makes the receipt, stores it (unless another worker did) and tells the employee."""
     checkpoint = covering(signature.entry_index)
     receipt = inclusion(signature.entry_index, checkpoint)
-    pdf = _letter_pdf(signature, as_document(checkpoint))
     with transaction.atomic():
         row = Signature.objects.select_for_update().get(pk=signature.pk)
-        if row.receipt and Letter.objects.filter(document=row.document_id).exists():
-            return False
+        if row.receipt:
+            return row.receipt
         row.receipt = receipt
         row.save(update_fields=["receipt"])
-        if pdf is not None and not Letter.objects.filter(document=row.document_id).exists():
-            _store_letter(signature, pdf)
         _tell(signature, receipt)
-    return True
+    return receipt
 
 
 def _letter_pdf(signature: Signature, checkpoint: dict) -> bytes | None:
@@ -72,14 +110,18 @@ def _letter_pdf(signature: Signature, checkpoint: dict) -> bytes | None:
 
 
 def _store_letter(signature: Signature, pdf: bytes) -> Letter:
+    """The letter row first, its ledger entry last (the log stays locked until commit)."""
     document = signature.document
     digest = sha256_hex(pdf)
+    letter = Letter.objects.create(document=document, pdf=pdf, sha256=digest,
+                                   created_at=clock.now(), entry_index=-1)  # fmt: skip
     payload = {"document": str(document.public_id), "doc_sha256": document.doc_sha256,
                "signature_entry": signature.entry_index, "letter_sha256": digest}  # fmt: skip
     entry = record("letter.sealed", None, payload, document.employee,
                    document=str(document.public_id))  # fmt: skip
-    return Letter.objects.create(document=document, pdf=pdf, sha256=digest,
-                                 created_at=clock.now(), entry_index=entry.index)  # fmt: skip
+    Letter.objects.filter(pk=letter.pk).update(entry_index=entry.index)
+    letter.entry_index = entry.index
+    return letter
 
 
 def _tell(signature: Signature, receipt: dict) -> None:

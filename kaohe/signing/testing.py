@@ -23,7 +23,8 @@ class SoftAuthenticator:
     """One passkey held in memory (EC P-256, ES256). `create(options)` answers
     navigator.credentials.create options with an attestation "none" response, `get(options)`
     answers navigator.credentials.get options with an assertion, both in the JSON shape a
-    browser's PublicKeyCredential.toJSON() gives."""
+    browser's PublicKeyCredential.toJSON() gives. Both set the user-verified flag (0x04)
+    unless `uv=False` (an authenticator that only tested presence)."""
 
     def __init__(self, origin: str = "http://localhost:8000", rp_id: str | None = None):
         self.origin = origin
@@ -44,14 +45,14 @@ class SoftAuthenticator:
             -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big"),
         })  # fmt: skip
 
-    def create(self, options: dict | str) -> dict:
+    def create(self, options: dict | str, *, uv: bool = True) -> dict:
         options = json.loads(options) if isinstance(options, str) else options
         rp_id = self.rp_id or options["rp"]["id"]
         self.user_handle = base64url_to_bytes(options["user"]["id"])
         client_data = self._client_data("webauthn.create", options["challenge"])
         attested = AAGUID + struct.pack(">H", len(self.credential_id)) + self.credential_id
         auth_data = self._auth_data(
-            rp_id, FLAG_UP | FLAG_UV | FLAG_AT, attested + self.cose_public_key()
+            rp_id, FLAG_UP | (FLAG_UV if uv else 0) | FLAG_AT, attested + self.cose_public_key()
         )
         attestation = encode_cbor({"fmt": "none", "attStmt": {}, "authData": auth_data})
         return {
@@ -64,12 +65,14 @@ class SoftAuthenticator:
             "clientExtensionResults": {}, "authenticatorAttachment": "platform",
         }  # fmt: skip
 
-    def get(self, options: dict | str, *, origin: str | None = None, bump: int = 1) -> dict:
+    def get(
+        self, options: dict | str, *, origin: str | None = None, bump: int = 1, uv: bool = True
+    ) -> dict:
         options = json.loads(options) if isinstance(options, str) else options
         rp_id = self.rp_id or options["rpId"]
         client_data = self._client_data("webauthn.get", options["challenge"], origin)
         self.sign_count += bump
-        auth_data = self._auth_data(rp_id, FLAG_UP | FLAG_UV, b"")
+        auth_data = self._auth_data(rp_id, FLAG_UP | (FLAG_UV if uv else 0), b"")
         signed = auth_data + hashlib.sha256(client_data).digest()
         signature = self.key.sign(signed, ec.ECDSA(hashes.SHA256()))
         return {

@@ -60,7 +60,7 @@ def registration_options(user, challenge: bytes, exclude: list[bytes]) -> dict:
         timeout=TIMEOUT_MS,
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.PREFERRED,
-            user_verification=UserVerificationRequirement.PREFERRED,
+            user_verification=UserVerificationRequirement.REQUIRED,
         ),
         exclude_credentials=[PublicKeyCredentialDescriptor(id=cid) for cid in exclude],
     )
@@ -73,7 +73,8 @@ def authentication_options(challenge: bytes, allow: list[bytes]) -> dict:
         challenge=challenge,
         timeout=TIMEOUT_MS,
         allow_credentials=[PublicKeyCredentialDescriptor(id=cid) for cid in allow],
-        user_verification=UserVerificationRequirement.PREFERRED,
+        # A signature must be the employee's own act: a PIN or biometric, not mere presence.
+        user_verification=UserVerificationRequirement.REQUIRED,
     )
     return json.loads(webauthn.options_to_json(options))
 
@@ -95,6 +96,7 @@ def verify_registration(credential: dict, challenge: bytes) -> Registered:
             expected_challenge=challenge,
             expected_rp_id=rp_id(),
             expected_origin=origin,
+            require_user_verification=True,
         )
     except (InvalidRegistrationResponse, WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise PasskeyError(str(exc)) from exc
@@ -107,7 +109,8 @@ def verify_registration(credential: dict, challenge: bytes) -> Registered:
 def verify_assertion(
     credential: dict, challenge: bytes, public_key: bytes, sign_count: int
 ) -> tuple[int, str]:
-    """Verifies a navigator.credentials.get answer; returns (new sign count, origin)."""
+    """Verifies a navigator.credentials.get answer, which must carry the user-verified flag;
+    returns (new sign count, origin)."""
     origin = _origin_of(credential)
     try:
         verified = webauthn.verify_authentication_response(
@@ -117,6 +120,7 @@ def verify_assertion(
             expected_origin=origin,
             credential_public_key=public_key,
             credential_current_sign_count=sign_count,
+            require_user_verification=True,
         )
     except (
         InvalidAuthenticationResponse,
@@ -132,7 +136,8 @@ def verify_assertion(
 def verify_archived(archived: dict) -> None:
     """Checks an archived assertion (Signature.assertion) by itself: its challenge is the
     one its recorded inputs give, and the signature verifies with the recorded public key
-    for the recorded rp id and origin. Raises PasskeyError."""
+    for the recorded rp id and origin, and carries the user-verified flag when the archive
+    says the user was verified. Raises PasskeyError."""
     import uuid
 
     try:
@@ -160,6 +165,7 @@ def verify_archived(archived: dict) -> None:
             expected_origin=archived["origin"],
             credential_public_key=base64url_to_bytes(archived["public_key"]),
             credential_current_sign_count=0,
+            require_user_verification=bool(archived.get("user_verified")),
         )
     except PasskeyError:
         raise
@@ -168,7 +174,8 @@ def verify_archived(archived: dict) -> None:
 
 
 def archive(credential: dict, public_key: bytes, origin: str, inputs: dict) -> dict:
-    """What Signature.assertion keeps (base64url strings)."""
+    """What Signature.assertion keeps (base64url strings), for an assertion that
+    `verify_assertion` accepted (so the user was verified)."""
     response = credential["response"]
     return {
         "credential_id": credential.get("rawId") or credential["id"],
@@ -180,6 +187,7 @@ def archive(credential: dict, public_key: bytes, origin: str, inputs: dict) -> d
         "rp_id": rp_id(),
         "origin": origin,
         "challenge_inputs": inputs,
+        "user_verified": True,
     }
 
 

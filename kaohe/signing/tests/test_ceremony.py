@@ -220,3 +220,50 @@ def test_opening_and_reading_are_recorded_once_and_only_for_her(cast):
     assert not do_mark_read(cast.amy.user, document, None)
     kinds = list(Entry.objects.filter(kind__startswith="document.").values_list("kind", flat=True))
     assert kinds.count("document.opened") == 1 and kinds.count("document.read") == 1
+
+
+def test_signing_requires_user_verification(cast):
+    user = cast.amy.user
+    key = SoftAuthenticator()
+    ceremony, options = do_begin_registration(user)
+    assert options["authenticatorSelection"]["userVerification"] == "required"
+    with pytest.raises(SigningError):
+        do_finish_registration(user, ceremony.public_id, key.create(options, uv=False), "phone")
+    key, _passkey = register(user)
+    document = make_document(cast.amy)
+    ceremony, options = do_begin_signing(user, document, Method.PASSKEY)
+    assert options["userVerification"] == "required"
+    with pytest.raises(SigningError):
+        do_sign(user, document, ceremony.public_id, assertion=key.get(options, uv=False))
+    assert document.state == DocumentState.PENDING
+    ceremony, options = do_begin_signing(user, document, Method.PASSKEY)
+    signature = do_sign(user, document, ceremony.public_id, assertion=key.get(options))
+    assert signature.assertion["user_verified"] is True
+    assert signature.evidence["assertion"]["user_verified"] is True
+
+
+def test_reverify_holds_an_archived_user_verified_claim_to_the_flag(cast):
+    user = cast.amy.user
+    key, _passkey = register(user)
+    signature = sign_with(user, make_document(cast.amy), key)
+    ceremony, options = do_begin_signing(user, make_document(cast.amy), Method.PASSKEY)
+    # An assertion made without verification, dressed up as verified, does not hold up.
+    unverified = key.get(options, uv=False)
+    inputs = signature.assertion["challenge_inputs"]
+    ceremony_inputs = inputs | {
+        "doc_sha256": ceremony.document.doc_sha256,
+        "ceremony": str(ceremony.public_id),
+        "nonce": bytes(ceremony.nonce).hex(),
+    }
+    response = unverified["response"]
+    signature.document = ceremony.document
+    signature.assertion = signature.assertion | {
+        "client_data_json": response["clientDataJSON"],
+        "authenticator_data": response["authenticatorData"],
+        "signature": response["signature"],
+        "challenge_inputs": ceremony_inputs,
+    }
+    with pytest.raises(SigningError):
+        reverify(signature)
+    signature.assertion = signature.assertion | {"user_verified": False}
+    reverify(signature)

@@ -97,3 +97,58 @@ def test_withdraw_needs_a_reason_and_an_open_document(cast):
 )
 def test_file_names_are_sanitised(given, expected):
     assert sanitise_name(given) == expected
+
+
+class Unreadable:
+    """An upload that must not be read: the checks come first."""
+
+    content_type = "application/pdf"
+
+    def __init__(self, name="scan.pdf", size=10):
+        self.name, self.size = name, size
+
+    def read(self, *args):
+        raise AssertionError("read before the count and size were checked")
+
+
+def test_too_many_attachments_are_refused_before_reading_any(cast):
+    document = make_document(cast.amy)
+    with pytest.raises(SigningError, match="20"):
+        do_record_delivery(cast.hazel, document, "email", clock.today(), "sent",
+                           [Unreadable() for _ in range(21)])  # fmt: skip
+    assert not Entry.objects.filter(kind="document.served").exists()
+
+
+def test_attachments_over_50_mb_together_are_refused_before_reading_any(cast):
+    document = make_document(cast.amy)
+    files = [Unreadable(size=9 * 1024 * 1024) for _ in range(6)]
+    with pytest.raises(SigningError, match="50"):
+        do_record_delivery(cast.hazel, document, "email", clock.today(), "sent", files)
+    assert not Entry.objects.filter(kind="document.served").exists()
+
+
+def test_attachments_without_a_size_stop_being_read_past_50_mb(cast):
+    document = make_document(cast.amy)
+    chunk = b"x" * (9 * 1024 * 1024)
+    files = [upload(f"{i}.pdf", chunk) for i in range(7)]
+    for f in files:
+        del f.size
+    with pytest.raises(SigningError, match="50"):
+        do_record_delivery(cast.hazel, document, "email", clock.today(), "sent", files)
+
+
+def test_the_ledger_entry_of_a_delivery_is_its_last_write(cast):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    document = make_document(cast.amy)
+    with CaptureQueriesContext(connection) as queries:
+        delivery = do_record_delivery(cast.hazel, document, "email", clock.today(), "sent",
+                                      [upload()])  # fmt: skip
+    sql = [q["sql"] for q in queries.captured_queries]
+    claim = next(i for i, q in enumerate(sql) if q.startswith("UPDATE") and "ledger_loghead" in q)
+    before = "".join(sql[:claim])
+    assert 'INSERT INTO "signing_alternativedelivery"' in before
+    assert 'INSERT INTO "signing_attachment"' in before
+    assert 'UPDATE "signing_document"' in before
+    assert Entry.objects.get(index=delivery.entry_index).kind == "document.served"

@@ -19,9 +19,10 @@ def _fake_pdf(monkeypatch):
     use_fake_renderer(monkeypatch)
 
 
-def test_she_disputes_and_hr_is_told(cast):
+def test_she_disputes_and_hr_is_told(cast, django_capture_on_commit_callbacks):
     document = make_document(cast.amy)
-    dispute = do_dispute(cast.amy.user, document, "客户回款延迟，不是我的责任")
+    with django_capture_on_commit_callbacks(execute=True):
+        dispute = do_dispute(cast.amy.user, document, "客户回款延迟，不是我的责任")
     document.refresh_from_db()
     assert document.state == DocumentState.DISPUTED
     assert Entry.objects.get(index=dispute.raised_entry).kind == "dispute.raised"
@@ -91,3 +92,32 @@ def test_a_bad_outcome_is_refused(cast):
     dispute = do_dispute(cast.amy.user, make_document(cast.amy), "wrong")
     with pytest.raises(SigningError):
         do_answer_dispute(cast.hazel, dispute, "x", "maybe")
+
+
+def test_a_rejected_dispute_of_a_served_document_leaves_it_served(cast):
+    from kaohe.lib import clock
+    from kaohe.signing.actions import do_record_delivery
+
+    document = make_document(cast.amy)
+    do_record_delivery(cast.hazel, document, "courier", clock.today(), "EMS 1234", [])
+    document.refresh_from_db()
+    closed_at = document.closed_at
+    dispute = do_dispute(cast.amy.user, document, "wrong")
+    do_answer_dispute(cast.hazel, dispute, "数据核实无误", DisputeOutcome.REJECTED)
+    document.refresh_from_db()
+    assert document.state == DocumentState.SERVED and document.closed_at == closed_at
+
+
+def test_the_ledger_entry_of_a_dispute_is_its_last_write(cast):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    document = make_document(cast.amy)
+    with CaptureQueriesContext(connection) as queries:
+        dispute = do_dispute(cast.amy.user, document, "wrong")
+    sql = [q["sql"] for q in queries.captured_queries]
+    claim = next(i for i, q in enumerate(sql) if q.startswith("UPDATE") and "ledger_loghead" in q)
+    assert any('INSERT INTO "signing_dispute"' in q for q in sql[:claim])
+    assert any("org_roleassignment" in q for q in sql[:claim])
+    assert not any("signing_document" in q or "org_" in q for q in sql[claim:])
+    assert Entry.objects.get(index=dispute.raised_entry).kind == "dispute.raised"

@@ -98,3 +98,41 @@ def test_a_ceremony_of_one_method_takes_no_other_secret(cast):
 def test_an_unknown_method_is_refused(cast):
     with pytest.raises(SigningError):
         do_begin_signing(cast.amy.user, make_document(cast.amy), "carrier-pigeon")
+
+
+def test_wrong_secrets_are_counted_across_ceremonies(cast, django_capture_on_commit_callbacks):
+    import datetime as dt
+
+    import time_machine
+
+    from kaohe.lib import clock
+
+    user, document = cast.amy.user, make_document(cast.amy)
+    for _ in range(4):
+        ceremony, _options = do_begin_signing(user, document, Method.PASSWORD)
+        with pytest.raises(SigningError):
+            do_sign(user, document, ceremony.public_id, password="wrong")
+    with django_capture_on_commit_callbacks(execute=True):
+        by_code, _options = do_begin_signing(user, document, Method.EMAIL_CODE)
+    spare, _options = do_begin_signing(user, document, Method.PASSWORD)
+    with pytest.raises(SigningError):
+        do_sign(
+            user,
+            document,
+            by_code.public_id,
+            code="000000" if code_from_mail() != "000000" else "111111",
+        )
+    # Five failures in five ceremonies, each recorded although refused.
+    assert sum(Ceremony.objects.filter(user=user).values_list("attempts", flat=True)) == 5
+    with pytest.raises(SigningError, match="20"):
+        do_sign(user, document, spare.public_id, password=PASSWORD)
+    with pytest.raises(SigningError, match="20"):
+        do_begin_signing(user, document, Method.PASSWORD)
+    document.refresh_from_db()
+    assert document.state == DocumentState.PENDING
+    assert Ceremony.objects.get(pk=spare.pk).attempts == 0
+    with time_machine.travel(clock.now() + dt.timedelta(minutes=21), tick=False):
+        ceremony, _options = do_begin_signing(user, document, Method.PASSWORD)
+        do_sign(user, document, ceremony.public_id, password=PASSWORD)
+    document.refresh_from_db()
+    assert document.state == DocumentState.SIGNED

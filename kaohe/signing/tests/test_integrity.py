@@ -1,17 +1,20 @@
 import datetime as dt
+import hashlib
 import io
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from kaohe.lib import clock
 from kaohe.signing.actions import (
     do_begin_registration,
     do_begin_signing,
     do_finish_registration,
+    do_record_delivery,
     do_sign,
 )
 from kaohe.signing.integrity import check_document
-from kaohe.signing.models import Document, Letter, Method, Signature
+from kaohe.signing.models import Attachment, Document, DocumentState, Letter, Method, Signature
 from kaohe.signing.testing import SoftAuthenticator, make_document, use_fake_renderer
 
 
@@ -54,6 +57,10 @@ DOCUMENT_CHANGES = {
     "employee": lambda d, c: setattr(d, "employee", c.olga),
     "kind": lambda d, c: setattr(d, "kind", "pip"),
     "title": lambda d, c: setattr(d, "title", "another title"),
+    "source_type": lambda d, c: setattr(d, "source_type", "reviews.result"),
+    "source_id": lambda d, c: setattr(d, "source_id", "999"),
+    "due_at": lambda d, c: setattr(d, "due_at", d.issued_at + dt.timedelta(days=3)),
+    "state": lambda d, c: setattr(d, "state", DocumentState.PENDING),
 }
 
 
@@ -79,6 +86,8 @@ SIGNATURE_CHANGES = {
     "ip": lambda s, c: setattr(s, "ip", "10.1.2.3"),
     "signer": lambda s, c: setattr(s, "signer", c.hazel),
     "user_agent": lambda s, c: setattr(s, "user_agent", "forged"),
+    "receipt_index": lambda s, c: s.receipt["proof"].update(leaf_index=s.entry_index + 1),
+    "receipt_hash": lambda s, c: s.receipt["proof"].update(leaf_hash="00" * 32),
 }
 
 
@@ -108,3 +117,59 @@ def test_the_command_wants_one_document_or_all(signed):
         call_command("signing", "check")
     with pytest.raises(CommandError):
         call_command("signing", "check", "not-a-uuid")
+
+
+def test_renaming_the_employee_raises_no_alarm(cast, signed):
+    cast.amy.name = "王小美"
+    cast.amy.save(update_fields=["name"])
+    assert check_document(Document.objects.get(pk=signed.pk)) == []
+
+
+def test_a_signed_state_without_a_signature_is_detected(cast):
+    document = make_document(cast.amy)
+    assert check_document(document) == []
+    document.state = DocumentState.SIGNED
+    document.save(update_fields=["state"])
+    assert any("state" in p for p in check_document(document))
+
+
+def test_a_due_date_given_in_another_zone_agrees(cast):
+    due = dt.datetime(2026, 4, 30, 18, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    document = make_document(cast.amy, due_at=due)
+    assert check_document(Document.objects.get(pk=document.pk)) == []
+
+
+@pytest.fixture
+def served(cast):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    document = make_document(cast.amy)
+    files = [SimpleUploadedFile("ems.pdf", b"%PDF receipt"), SimpleUploadedFile("a.jpg", b"jpg")]
+    do_record_delivery(cast.hazel, document, "courier", clock.today(), "EMS 1", files)
+    return Document.objects.get(pk=document.pk)
+
+
+def _swap(a):
+    a.content, a.sha256 = b"other", hashlib.sha256(b"other").hexdigest()
+
+
+ATTACHMENT_CHANGES = {
+    "content": lambda a: setattr(a, "content", b"forged"),
+    "content_and_sha256": _swap,
+    "name": lambda a: setattr(a, "name", "other.pdf"),
+}
+
+
+@pytest.mark.parametrize("change", ATTACHMENT_CHANGES)
+def test_a_changed_attachment_is_detected(served, change):
+    assert check_document(served) == []
+    attachment = Attachment.objects.get(name="ems.pdf")
+    ATTACHMENT_CHANGES[change](attachment)
+    attachment.save()
+    problems = check_document(served)
+    assert problems and all(str(served.public_id) in p for p in problems)
+
+
+def test_a_removed_attachment_is_detected(served):
+    Attachment.objects.filter(name="a.jpg").delete()
+    assert any("attachments" in p for p in check_document(served))
