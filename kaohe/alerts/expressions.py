@@ -47,23 +47,20 @@ import lark
 from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
-from django.db.models import CharField, Count, Exists, F, Min, OuterRef, Q
-from django.db.models.functions import Cast
+from django.db.models import Count, Min, Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from kaohe.lib.periods import PeriodKind, add_months
 from kaohe.metrics.models import (
-    Acknowledgement,
     AgreementItem,
-    AgreementState,
-    AgreementVersion,
     Metric,
     TargetAgreement,
 )
 from kaohe.metrics.series import attainment_series, complete_periods
 from kaohe.pips.models import PlanStatus, Task
-from kaohe.signing.models import AGREEMENT_SOURCE, CHASED_KINDS, Document, DocumentState
+from kaohe.signing.agreements import awaiting_without_document
+from kaohe.signing.models import CHASED_KINDS, Document, DocumentState
 
 logger = logging.getLogger(__name__)
 
@@ -567,18 +564,9 @@ class _Figures:
     def _documents(self, ids) -> dict[int, tuple[int, dt.date]]:
         """Per employee: how many documents await their signature, and since when (the
         same documents the unconfirmed-document rule chases)."""
-        issued = Document.objects.filter(
-            source_type=AGREEMENT_SOURCE, source_id=Cast(OuterRef("pk"), CharField())
-        )
         agreements = (
-            AgreementVersion.objects.filter(
-                state=AgreementState.PUBLISHED,
-                acknowledgement=Acknowledgement.PENDING,
-                published_at__lte=self.now,
-                agreement__in_force=F("pk"),
-                agreement__employee_id__in=ids,
-            )
-            .exclude(Exists(issued))
+            awaiting_without_document()
+            .filter(published_at__lte=self.now, agreement__employee_id__in=ids)
             .values("agreement__employee_id")
             .annotate(count=Count("pk"), oldest=Min("published_at"))
             .values_list("agreement__employee_id", "count", "oldest")

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from django.db.models import CharField, Exists, F, OuterRef, Q
-from django.db.models.functions import Cast
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from kaohe.alerts.models import Kind
@@ -25,12 +24,13 @@ from kaohe.integrations.models import Source
 from kaohe.lib.periods import PeriodKind
 from kaohe.lib.workdays import CALENDAR, WORKING
 from kaohe.metrics.attainment import agreement_period
-from kaohe.metrics.models import Acknowledgement, AgreementState, AgreementVersion, Metric
+from kaohe.metrics.models import Metric
 from kaohe.metrics.series import attainment_series, complete_periods
 from kaohe.org.models import Company, Employee, EmploymentStatus, OrgUnit
 from kaohe.org.workdays import company_calendar
 from kaohe.pips.models import Plan, PlanStatus, Task
-from kaohe.signing.models import AGREEMENT_SOURCE, CHASED_KINDS, Document, DocumentState
+from kaohe.signing.agreements import awaiting_without_document
+from kaohe.signing.models import CHASED_KINDS, Document, DocumentState
 
 MAX_PERIODS = 12
 
@@ -242,18 +242,9 @@ def _unconfirmed(spec, params, now, tz, employee_ids) -> list[Finding]:
         )
         for document in documents
     ]
-    issued = Document.objects.filter(
-        source_type=AGREEMENT_SOURCE, source_id=Cast(OuterRef("pk"), CharField())
-    )
     versions = (
-        AgreementVersion.objects.filter(
-            state=AgreementState.PUBLISHED,
-            acknowledgement=Acknowledgement.PENDING,
-            published_at__lt=cutoff,
-            agreement__in_force=F("pk"),
-            agreement__employee__in=people,
-        )
-        .exclude(Exists(issued))
+        awaiting_without_document()
+        .filter(published_at__lt=cutoff, agreement__employee__in=people)
         .select_related("agreement__employee")
         .order_by("pk")
     )

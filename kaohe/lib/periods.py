@@ -77,6 +77,19 @@ class Period:
         return str(year)
 
     @property
+    def chinese_label(self) -> str:
+        """How documents name it: "2026年3月", "2026年第一季度", "2026年上半年", "2026年度"."""
+        year, month = self.start.year, self.start.month
+        match self.kind:
+            case PeriodKind.MONTH:
+                return f"{year}年{month}月"
+            case PeriodKind.QUARTER:
+                return f"{year}年第{'一二三四'[(month - 1) // 3]}季度"
+            case PeriodKind.HALF:
+                return f"{year}年{'上' if month == 1 else '下'}半年"
+        return f"{year}年度"
+
+    @property
     def months(self) -> list[dt.date]:
         """The first day of each month in the period, in order."""
         return [add_months(self.start, i) for i in range(MONTHS_IN[self.kind])]

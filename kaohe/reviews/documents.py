@@ -8,7 +8,7 @@ so their wording is fixed here rather than translated.
 import datetime as dt
 from decimal import Decimal
 
-from kaohe.lib.periods import Period, PeriodKind
+from kaohe.lib.periods import Period
 from kaohe.org.models import Company
 from kaohe.reviews.models import Cycle, ItemKind, Result, ResultItem, Template
 from kaohe.reviews.scoring import scale_rows, text
@@ -22,20 +22,11 @@ RESULT_STATEMENT = (
     "确认即表示您已收到并阅读本考核结果的全部内容。如有异议，请选择“提出异议”并说明理由，"
     "人力资源部将予以答复。"
 )
-QUARTERS = "一二三四"
 
 
 def period_label(period: Period) -> str:
     """ "2026年第一季度", "2026年3月", "2026年上半年", "2026年度"."""
-    year, month = period.start.year, period.start.month
-    match period.kind:
-        case PeriodKind.MONTH:
-            return f"{year}年{month}月"
-        case PeriodKind.QUARTER:
-            return f"{year}年第{QUARTERS[(month - 1) // 3]}季度"
-        case PeriodKind.HALF:
-            return f"{year}年{'上' if month == 1 else '下'}半年"
-    return f"{year}年度"
+    return period.chinese_label
 
 
 def standard_title(cycle: Cycle) -> str:

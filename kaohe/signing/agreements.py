@@ -10,7 +10,6 @@ from django.db.models import CharField, Exists, F, OuterRef
 from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
 
-from kaohe.lib.periods import PeriodKind
 from kaohe.metrics.checks import agreement_content, period_of
 from kaohe.metrics.models import Acknowledgement, AgreementState, AgreementVersion
 from kaohe.org.models import Company
@@ -19,12 +18,6 @@ from kaohe.signing.models import AGREEMENT_SOURCE, VOID_STATES, Document, Docume
 
 SOURCE_TYPE = AGREEMENT_SOURCE
 logger = logging.getLogger(__name__)
-PERIOD_WORDS = {
-    PeriodKind.MONTH: "月度",
-    PeriodKind.QUARTER: "季度",
-    PeriodKind.HALF: "半年度",
-    PeriodKind.YEAR: "年度",
-}
 STATEMENT = (
     "本人已阅读并理解上述业绩目标、权重及考核口径，确认其为本人在该考核期间的工作目标。"
     "签署仅表示已知悉本责任书内容。"
@@ -63,7 +56,7 @@ def agreement_data(version: AgreementVersion) -> dict:
     agreement = version.agreement
     employee = agreement.employee
     period = period_of(agreement)
-    label = _period_label(period)
+    label = period.chinese_label
     content = agreement_content(version)
     rows = [[item["name_zh"], item["target"], item["unit"], item["weight"]]
             for item in content["items"]]  # fmt: skip
@@ -93,18 +86,6 @@ def agreement_data(version: AgreementVersion) -> dict:
     }  # fmt: skip
 
 
-def _period_label(period) -> str:
-    start = period.start
-    match period.kind:
-        case PeriodKind.MONTH:
-            return f"{start.year}年{start.month}月"
-        case PeriodKind.QUARTER:
-            return f"{start.year}年第{'一二三四'[(start.month - 1) // 3]}季度"
-        case PeriodKind.HALF:
-            return f"{start.year}年{'上' if start.month == 1 else '下'}半年"
-    return f"{start.year}年{PERIOD_WORDS[PeriodKind.YEAR]}"
-
-
 def _local(at) -> str:
     if at is None:
         return ""
@@ -126,21 +107,27 @@ def on_signed(document: Document) -> None:
     version.save(update_fields=["acknowledgement"])
 
 
+def awaiting_without_document():
+    """Target agreement versions in force that await the employee's acknowledgement and were
+    never issued as a document (the issuing task's work; the warnings chase them as they
+    are until then)."""
+    issued = Document.objects.filter(
+        source_type=SOURCE_TYPE, source_id=Cast(OuterRef("pk"), CharField())
+    )
+    return AgreementVersion.objects.filter(
+        state=AgreementState.PUBLISHED,
+        acknowledgement=Acknowledgement.PENDING,
+        agreement__in_force=F("pk"),
+    ).exclude(Exists(issued))
+
+
 def issue_pending(limit: int = 500) -> int:
     """Issues, as the system, the documents of target agreement versions in force that
     await acknowledgement and have none yet: those published through the API, in bulk or
     before signing existed. Each in its own transaction, so one that cannot be issued
     (logged) holds up no other. Returns how many were issued."""
-    issued = Document.objects.filter(
-        source_type=SOURCE_TYPE, source_id=Cast(OuterRef("pk"), CharField())
-    )
     versions = (
-        AgreementVersion.objects.filter(
-            state=AgreementState.PUBLISHED,
-            acknowledgement=Acknowledgement.PENDING,
-            agreement__in_force=F("pk"),
-        )
-        .exclude(Exists(issued))
+        awaiting_without_document()
         .select_related("agreement__employee__org_unit")
         .order_by("published_at", "pk")[:limit]
     )
