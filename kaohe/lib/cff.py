@@ -185,7 +185,9 @@ def encode_index(items: list[bytes]) -> bytes:
 def parse_dict(raw: bytes) -> list[tuple[int, bytes, list[int]]]:
     """(operator, the operand bytes as found, the integer operands) per entry; real
     operands are kept as bytes only (their integer stands as 0)."""
-    entries, operands, ints, pos = [], bytearray(), [], 0
+    entries: list[tuple[int, bytes, list[int]]] = []
+    operands, pos = bytearray(), 0
+    ints: list[int] = []
     while pos < len(raw):
         b0 = raw[pos]
         if b0 <= 21:
