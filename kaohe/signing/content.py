@@ -187,10 +187,11 @@ def issue(
             raise SigningError(_("This exact document was issued before."))
         old = _lock_superseded(supersedes)
         document = _new_document(actor, spec, fixed)
+        document.save(force_insert=True)  # the PDF's insert before the ledger's lock
         entry = record("document.issued", actor, _issued_payload(document, old), employee,
                        document=str(document.public_id))  # fmt: skip
         document.issued_entry = entry.index
-        document.save(force_insert=True)
+        document.save(update_fields=["issued_entry"])
         transaction.on_commit(lambda: _enqueue_delivery([document.pk]))
     return document
 
@@ -209,9 +210,8 @@ def issue_many(actor, specs: list[dict]) -> list[Document]:
         olds = {spec["supersedes"].pk: _lock_superseded(spec["supersedes"])
                 for spec in specs if spec["supersedes"] is not None}  # fmt: skip
         documents = [_new_document(actor, spec, f) for spec, f in zip(specs, fixed, strict=True)]
-        first = _append_issued(actor, documents, olds)
-        for offset, document in enumerate(documents):
-            document.issued_entry = first + offset
+        # The rows (and their PDFs, some 25 kB each) go in before the ledger is appended to:
+        # on PostgreSQL the log stays locked for every other writer from the append on.
         Document.objects.bulk_create(documents, batch_size=500)
         ids = list(
             Document.objects.filter(public_id__in=[d.public_id for d in documents]).values_list(
@@ -221,6 +221,10 @@ def issue_many(actor, specs: list[dict]) -> list[Document]:
         by_public = dict(ids)
         for document in documents:
             document.pk = by_public[document.public_id]
+        first = _append_issued(actor, documents, olds)
+        for offset, document in enumerate(documents):
+            document.issued_entry = first + offset
+        Document.objects.bulk_update(documents, ["issued_entry"], batch_size=1000)
         pks = [document.pk for document in documents]
         transaction.on_commit(lambda: _enqueue_delivery(pks))
     return documents
@@ -267,6 +271,7 @@ def _new_document(actor, spec: dict, fixed: Fixed) -> Document:
         data_sha256=fixed.data_sha256, pdf_sha256=fixed.pdf_sha256, doc_sha256=fixed.doc_sha256,
         supersedes=spec["supersedes"], issued_by=actor if actor is not None else None,
         issued_at=clock.now(), due_at=spec["due_at"],
+        issued_entry=-1,  # until the entry is appended, in the same transaction
     )  # fmt: skip
 
 

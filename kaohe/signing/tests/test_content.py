@@ -92,3 +92,26 @@ def test_visibility(cast):
     assert may_manage(cast.hazel, document) and may_manage(cast.ada, document)
     assert not may_manage(cast.harry, document) and not may_manage(cast.audrey, document)
     assert not may_manage(cast.amy.user, document)
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_documents_and_their_pdfs_are_written_before_the_ledger_is_locked(cast, many):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    specs = [
+        {"kind": "result", "employee": person, "title": "考核结果",
+         "data": sample_data(person, "result", "考核结果"), "source_type": "tests",
+         "source_id": person.employee_no}
+        for person in (cast.amy, cast.mike)
+    ]  # fmt: skip
+    with CaptureQueriesContext(connection) as queries:
+        documents = issue_many(None, specs) if many else [make_document(cast.amy)]
+    sql = [q["sql"] for q in queries.captured_queries]
+    claim = next(i for i, q in enumerate(sql) if q.startswith("UPDATE") and "ledger_loghead" in q)
+    assert 'INSERT INTO "signing_document"' in "".join(sql[:claim])
+    assert 'INSERT INTO "signing_document"' not in "".join(sql[claim:])
+    for document in documents:
+        document.refresh_from_db()
+        entry = Entry.objects.get(index=document.issued_entry)
+        assert entry.kind == "document.issued" and str(document.public_id) in entry.subject
