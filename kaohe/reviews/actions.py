@@ -225,22 +225,44 @@ def population(cycle: Cycle):
 @transaction.atomic
 def do_publish_standard(actor, cycle: Cycle) -> Cycle:
     """Takes the population, freezes the template and issues the standard to each employee.
-    Publishing on or after the period's first day is allowed but recorded as late."""
+    Publishing on or after the period's first day is allowed but recorded as late. (A large
+    cycle runs the same three steps, the documents in chunks: kaohe.reviews.jobs.)"""
+    cycle, template = take_population(actor, cycle)
+    results = list(cycle.results.select_related("employee", "org_unit").order_by("pk"))
+    issue_standards(actor, cycle, template, results)
+    return standard_published(actor, cycle)
+
+
+def take_population(actor, cycle: Cycle) -> tuple[Cycle, Template]:
+    """The first step of publishing the standard: the draft cycle's results, one per person
+    of its population (kept when a step that was cut short runs again), and the template
+    frozen. Call it in a transaction."""
     _require_manager_of(actor, cycle)
     cycle = _lock(cycle)
     _require_state(cycle, CycleState.DRAFT)
-    people = list(population(cycle))
-    if not people:
-        raise ActionError(_("Nobody in the chosen units and positions is employed."))
     template = Template.objects.select_for_update().get(pk=cycle.template_id)
-    now = clock.now()
     if template.frozen_at is None:
-        template.frozen_at = now
+        template.frozen_at = clock.now()
         template.save(update_fields=["frozen_at"])
-    results = _create_results(cycle, template, people)
+    if not cycle.results.exists():
+        people = list(population(cycle))
+        if not people:
+            raise ActionError(_("Nobody in the chosen units and positions is employed."))
+        _create_results(cycle, template, people)
+    return cycle, template
+
+
+def issue_standards(actor, cycle: Cycle, template: Template, results: list[Result]) -> None:
+    """Issues the standard to the employees of `results` (those without it yet). Call it in
+    a transaction."""
+    results = [r for r in results if r.standard_document_id is None]
+    if not results:
+        return
     company = Company.get().name
     items = list(template.items.select_related("metric"))
     title = documents.standard_title(cycle)
+    for result in results:
+        result.cycle = cycle
     specs = [
         {"kind": DocumentKind.STANDARD, "employee": r.employee, "title": title,
          "data": documents.standard_data(r, items, company), "source_type": "reviews.standard",
@@ -250,12 +272,24 @@ def do_publish_standard(actor, cycle: Cycle) -> Cycle:
     for result, document in zip(results, _issue_many(actor, specs), strict=True):
         result.standard_document = document
     Result.objects.bulk_update(results, ["standard_document"], batch_size=1000)
+
+
+def standard_published(actor, cycle: Cycle) -> Cycle:
+    """The last step: once every employee of the cycle has the standard, the cycle says it
+    was published, and the ledger records the template and the population. Call it in a
+    transaction."""
+    cycle = _lock(cycle)
+    _require_state(cycle, CycleState.DRAFT)
+    if cycle.results.filter(standard_document__isnull=True).exists():
+        raise ActionError(_("Some employees have not received the standard yet."))
+    template = cycle.template
     cycle.state = CycleState.STANDARD_PUBLISHED
-    cycle.standard_published_at = now
+    cycle.standard_published_at = clock.now()
     cycle.standard_late = company_today() >= cycle.period_start
     cycle.save(update_fields=["state", "standard_published_at", "standard_late"])
     content = template_content(template)
-    payload = {"template": content, "population": len(results), "late": cycle.standard_late,
+    payload = {"template": content, "population": cycle.results.count(),
+               "late": cycle.standard_late,
                "template_sha256": hashlib.sha256(canonical(content)).hexdigest()}  # fmt: skip
     record("cycle.standard_published", actor, payload, **_cycle_subject(cycle))
     return cycle

@@ -53,6 +53,22 @@ def publish_in_chunks(actor, cycle: Cycle) -> int:
         published += actions.do_publish_results(actor, cycle, chunk)
 
 
+def publish_standard_in_chunks(actor, cycle: Cycle) -> Cycle:
+    """Publishes the standard as do_publish_standard does, the documents CHUNK per
+    transaction; a run cut short continues where it stopped when started again."""
+    with transaction.atomic():
+        cycle, template = actions.take_population(actor, cycle)
+    waiting = cycle.results.filter(standard_document__isnull=True)
+    while True:
+        with transaction.atomic():
+            chunk = list(waiting.select_related("employee", "org_unit").order_by("pk")[:CHUNK])
+            if not chunk:
+                break
+            actions.issue_standards(actor, cycle, template, chunk)
+    with transaction.atomic():
+        return actions.standard_published(actor, cycle)
+
+
 def check_publishable(actor, cycle: Cycle) -> int:
     """How many results the actor would publish; ActionError when none, or when some miss a
     score (the same refusals as publishing in one go)."""
@@ -75,7 +91,7 @@ def _ready(actor, cycle: Cycle):
 
 
 STEPS = {
-    "standard": actions.do_publish_standard,
+    "standard": publish_standard_in_chunks,
     "scoring": actions.do_start_scoring,
     "fill": actions.do_fill_from_attainment,
     "close": actions.do_close_cycle,

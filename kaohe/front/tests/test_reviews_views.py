@@ -259,3 +259,29 @@ def test_a_manager_cannot_claim_a_large_cycles_step_and_a_lost_claim_expires(
         jobs.start(cast.hazel, scoring_cycle, "close")
     scoring_cycle.refresh_from_db()
     assert scoring_cycle.job == "close"
+
+
+def test_a_large_cycles_standard_is_published_in_chunks_and_resumes_after_a_stop(
+    cast, client_for, monkeypatch, django_capture_on_commit_callbacks
+):
+    from kaohe.reviews import actions, jobs
+    from kaohe.signing.models import Document, DocumentKind
+
+    monkeypatch.setattr(jobs, "BACKGROUND_FROM", 2)
+    monkeypatch.setattr(jobs, "CHUNK", 2)
+    with time_machine.travel(BEFORE_Q1, tick=False):
+        cycle = make_cycle(cast)
+        # A worker stopped after the first chunk: the population is taken, two have it.
+        with django_capture_on_commit_callbacks(execute=True):
+            cycle, template = actions.take_population(cast.ada, cycle)
+            first = list(cycle.results.order_by("pk")[:2])
+            actions.issue_standards(cast.ada, cycle, template, first)
+        with django_capture_on_commit_callbacks(execute=True):
+            page = client_for(cast.hazel).post(_url(cycle, step="standard"), follow=True)
+    assert page.status_code == 200
+    cycle.refresh_from_db()
+    assert cycle.state == "standard_published" and cycle.job == ""
+    standards = Document.objects.filter(kind=DocumentKind.STANDARD)
+    assert standards.count() == cycle.results.count() == 3  # none issued twice
+    assert not cycle.results.filter(standard_document__isnull=True).exists()
+    assert Entry.objects.filter(kind="cycle.standard_published").count() == 1
