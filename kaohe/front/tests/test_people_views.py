@@ -76,3 +76,13 @@ def test_reports_outside_the_viewers_reach_are_not_listed(cast, client_for):
     assert "南区下属" not in body.content.decode()
     body = client_for(cast.ada).get(reverse("front:employee_detail", args=["E0003"]))
     assert "南区下属" in body.content.decode()
+
+
+def test_the_employee_page_lists_her_documents_for_hr_and_her_manager_only(cast, client_for):
+    from kaohe.signing.testing import make_document
+
+    document = make_document(cast.amy, title="艾米的考核结果")
+    for user in (cast.hazel, cast.mike.user):
+        page = client_for(user).get("/people/E0003/").content.decode()
+        assert 'id="employee-documents"' in page and f"/documents/{document.public_id}/" in page
+    assert client_for(cast.harry).get("/people/E0003/").status_code == 404

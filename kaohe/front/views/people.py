@@ -18,6 +18,7 @@ from kaohe.org.models import (
     roles_of,
     units_visible_to,
 )
+from kaohe.signing.visibility import documents_visible_to
 
 PAGE_SIZE = 50
 
@@ -107,6 +108,9 @@ def _querystring_without_page(params) -> str:
     return copy.urlencode()
 
 
+DOCUMENTS_SHOWN = 50
+
+
 @login_required
 def employee_detail(request, employee_no: str):
     visible = Employee.objects.visible_to(request.user).select_related("org_unit", "manager")
@@ -120,6 +124,12 @@ def employee_detail(request, employee_no: str):
         "history": history.order_by("-valid_from"),
         "can_send_link": may_send_password_link(request.user, employee),
         "has_password": employee.user_id is not None and employee.user.has_usable_password(),
+        # The employee's archive: what was put before them and what became of it.
+        "documents": documents_visible_to(request.user)
+        .filter(employee=employee)
+        .select_related("letter")
+        .defer("data", "data_json", "pdf", "letter__pdf")  # a list needs none of the files
+        .order_by("-issued_at", "-pk")[:DOCUMENTS_SHOWN],
     }
     return render(request, "front/employee_detail.html", context)
 
