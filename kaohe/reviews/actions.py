@@ -26,7 +26,14 @@ from kaohe.lib.http import current_request
 from kaohe.lib.periods import Period, PeriodError
 from kaohe.org.actions import ActionError, FieldErrors, company_today
 from kaohe.org.evidence import actor_label, record
-from kaohe.org.models import Company, Employee, EmploymentStatus, OrgUnit, units_visible_to
+from kaohe.org.models import (
+    Company,
+    Employee,
+    EmploymentStatus,
+    OrgUnit,
+    is_hr_admin,
+    units_visible_to,
+)
 from kaohe.org.workdays import company_deadline
 from kaohe.reviews import documents, scoring
 from kaohe.reviews.checks import ItemInput, check_items, read_decimal, template_content
@@ -90,7 +97,8 @@ def do_save_template(
     template: Template | None = None,
 ) -> Template:
     """Creates a template, or changes one; a frozen template (its standard was disclosed)
-    is never changed: the edit becomes a new template based on it."""
+    is never changed, nor is another HR partner's: the edit becomes a new template based on
+    it (HR admins change any template that is not frozen)."""
     if not may_edit_templates(actor):
         raise PermissionDenied(_("Only HR may edit assessment templates."))
     name = (name or "").strip()[:200]
@@ -105,7 +113,7 @@ def do_save_template(
     checked = check_items(items)
     if template is not None:
         template = Template.objects.select_for_update().get(pk=template.pk)
-    if template is None or template.is_frozen:
+    if template is None or template.is_frozen or not _may_change(actor, template):
         template = Template(created_by=actor, created_at=clock.now(), based_on=template)
     template.name, template.scale, template.cap_percent = name, checked_scale, int(cap_percent)
     template.save()
@@ -118,6 +126,10 @@ def do_save_template(
     content = template_content(template)
     record("template.saved", actor, content, template=str(template.public_id))
     return template
+
+
+def _may_change(actor, template: Template) -> bool:
+    return template.created_by_id == actor.pk or is_hr_admin(actor)
 
 
 # --- cycles -----------------------------------------------------------------------------------

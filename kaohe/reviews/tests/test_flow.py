@@ -233,3 +233,22 @@ def test_bad_scores_are_refused_without_a_change(cast):
             with pytest.raises(ActionError):
                 do_score_item(cast.mike.user, amy, item, score, comment)
     assert amy.versions.count() == 1
+
+
+def test_an_hr_partner_edits_a_copy_of_another_partners_template(cast):
+    from kaohe.reviews.actions import ItemInput, do_save_template
+    from kaohe.reviews.testing import make_template
+
+    template = make_template(cast.hazel)  # East's partner made it; nothing uses it yet
+    items = [ItemInput("态度", ItemKind.QUALITATIVE, "100")]
+    scale = [("合格", "60"), ("不合格", "")]
+    copy = do_save_template(cast.harry, name="华南版", scale=scale, items=items, template=template)
+    template.refresh_from_db()
+    assert copy != template and copy.based_on == template and copy.created_by == cast.harry
+    assert template.name != "华南版"
+    same = do_save_template(cast.hazel, name="华东版", scale=scale, items=items, template=template)
+    assert same == template  # its author changes it in place
+    assert (
+        do_save_template(cast.ada, name="公司版", scale=scale, items=items, template=template)
+        == template
+    )
