@@ -1,59 +1,58 @@
 """The alerts API: `GET /api/v1/alerts`, the warnings within the caller's reach."""
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Literal
 
-from django.db.models import Q
 from ninja import Query, Router, Schema
-from pydantic import Field, StringConstraints, WithJsonSchema
+from pydantic import Field
 
 from kaohe.alerts.models import UNRESOLVED, Alert, Level, Status
 from kaohe.alerts.visibility import alerts_visible_to, alerts_visible_to_key
 from kaohe.lib.problem import Problem
-from kaohe.org.api import Caller, auth_for
+from kaohe.org.api import (
+    Caller,
+    TimeCursor,
+    auth_for,
+    newest_first_page,
+    optional_query,
+    pattern_text,
+)
 from kaohe.org.validators import EMPLOYEE_NO_PATTERN
 
 SCOPE = "alerts:read"
 RULE_CODE_PATTERN = r"^[-a-zA-Z0-9_]+$"
-# "<microseconds since 1970>-<id>" of the last alert of a page: newest first is raised_at,
-# then id, descending. Bounded so that neither number can overflow.
-CURSOR_PATTERN = r"^[0-9]{1,17}-[0-9]{1,18}$"
 STATUS_FILTERS = (*Status.values, "open")
 
 router = Router(tags=["alerts"])
 
 
-def _query(kind, **json_schema):
-    """An optional query parameter: absent, or a string (never null: the wire has none)."""
-    return Annotated[kind | None, WithJsonSchema({"type": "string", **json_schema})]
-
-
-def _text(max_length: int, pattern: str):
-    return Annotated[str, StringConstraints(max_length=max_length, pattern=pattern)]
-
-
+RuleFilter = optional_query(
+    pattern_text(50, RULE_CODE_PATTERN), maxLength=50, pattern=RULE_CODE_PATTERN
+)
 LevelName = Literal[tuple(Level.values)]  # type: ignore[valid-type]
 StatusName = Literal[STATUS_FILTERS]  # type: ignore[valid-type]
 
 
 class AlertFilters(Schema):
-    employee: _query(_text(32, EMPLOYEE_NO_PATTERN), maxLength=32, pattern=EMPLOYEE_NO_PATTERN) = (  # type: ignore[valid-type]
+    employee: optional_query(
+        pattern_text(32, EMPLOYEE_NO_PATTERN), maxLength=32, pattern=EMPLOYEE_NO_PATTERN
+    ) = (  # type: ignore[valid-type]
         Field(None, description="An employee number.")
     )
-    rule: _query(_text(50, RULE_CODE_PATTERN), maxLength=50, pattern=RULE_CODE_PATTERN) = Field(  # type: ignore[valid-type]
+    rule: optional_query(
+        pattern_text(50, RULE_CODE_PATTERN), maxLength=50, pattern=RULE_CODE_PATTERN
+    ) = Field(  # type: ignore[valid-type]
         None, description="A rule's code."
     )
-    level: _query(LevelName, enum=list(Level.values)) = Field(  # type: ignore[valid-type]
+    level: optional_query(LevelName, enum=list(Level.values)) = Field(  # type: ignore[valid-type]
         None, description="`level1` (一级预警), `level2` (二级预警) or `reminder` (督办)."
     )
-    status: _query(StatusName, enum=list(STATUS_FILTERS)) = Field(  # type: ignore[valid-type]
+    status: optional_query(StatusName, enum=list(STATUS_FILTERS)) = Field(  # type: ignore[valid-type]
         None,
         description="`raised`, `notified`, `acknowledged`, `escalated`, `resolved`, or `open` "
         "for every alert not yet resolved.",
     )
-    cursor: _query(_text(40, CURSOR_PATTERN), maxLength=40, pattern=CURSOR_PATTERN) = Field(  # type: ignore[valid-type]
-        None, description="The `next_cursor` of the previous page."
-    )
+    cursor: TimeCursor = Field(None, description="The `next_cursor` of the previous page.")
     limit: int = Field(100, ge=1, le=500, description="At most this many alerts.")
 
     def apply(self, rows):
@@ -67,10 +66,6 @@ class AlertFilters(Schema):
             rows = rows.filter(status__in=UNRESOLVED)
         elif self.status:
             rows = rows.filter(status=self.status)
-        if self.cursor:
-            micros, pk = (int(part) for part in self.cursor.split("-"))
-            at = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros)
-            rows = rows.filter(Q(raised_at__lt=at) | Q(raised_at=at, pk__lt=pk))
         return rows
 
 
@@ -129,11 +124,6 @@ def alert_out(alert: Alert) -> dict:
     }
 
 
-def _cursor(alert: Alert) -> str:
-    since = alert.raised_at - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    return f"{since // dt.timedelta(microseconds=1)}-{alert.pk}"
-
-
 def _visible(caller: Caller):
     if caller.key is not None:
         return alerts_visible_to_key(caller.key)
@@ -157,12 +147,7 @@ def list_alerts(request, filters: Query[AlertFilters]):
     Scope: `alerts:read`.
     """
     rows = _visible(request.auth).select_related("rule", "employee", "acknowledged_by")
-    rows = filters.apply(rows).order_by("-raised_at", "-pk")
-    # Keyset paging: one row more than asked tells whether another page follows.
-    page = list(rows[: filters.limit + 1])
-    more = len(page) > filters.limit
-    page = page[: filters.limit]
-    return {
-        "items": [alert_out(alert) for alert in page],
-        "next_cursor": _cursor(page[-1]) if more else None,
-    }
+    page, cursor = newest_first_page(
+        filters.apply(rows), "raised_at", filters.cursor, filters.limit
+    )
+    return {"items": [alert_out(alert) for alert in page], "next_cursor": cursor}

@@ -214,20 +214,53 @@ UnitCode = _text(50, ORG_CODE_PATTERN)
 StatusName = Literal[tuple(EmploymentStatus.values)]  # type: ignore[valid-type]
 
 
-def _query(kind, **json_schema):
+def optional_query(kind, **json_schema):
     """An optional query parameter: absent, or a string (never null: the wire has none)."""
     return Annotated[kind | None, WithJsonSchema({"type": "string", **json_schema})]
 
 
+def pattern_text(max_length: int, pattern: str):
+    """A string of at most `max_length` characters matching `pattern`."""
+    return Annotated[str, StringConstraints(max_length=max_length, pattern=pattern)]
+
+
+# An employee number to filter a list by.
+EmployeeFilter = optional_query(
+    pattern_text(32, EMPLOYEE_NO_PATTERN), maxLength=32, pattern=EMPLOYEE_NO_PATTERN
+)
+# Newest first: "<microseconds since 1970>-<id>" of the last item of a page, ordered by a
+# time and then the id, descending. Bounded so that neither number can overflow.
+TIME_CURSOR_PATTERN = r"^[0-9]{1,17}-[0-9]{1,18}$"
+TimeCursor = optional_query(
+    pattern_text(40, TIME_CURSOR_PATTERN), maxLength=40, pattern=TIME_CURSOR_PATTERN
+)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def newest_first_page(rows, field: str, cursor: str | None, limit: int) -> tuple[list, str | None]:
+    """One page of `rows`, newest `field` first, after `cursor`; and the next page's cursor
+    (None on the last page)."""
+    if cursor:
+        micros, pk = (int(part) for part in cursor.split("-"))
+        at = _EPOCH + dt.timedelta(microseconds=micros)
+        rows = rows.filter(Q(**{f"{field}__lt": at}) | Q(**{field: at, "pk__lt": pk}))
+    page = list(rows.order_by(f"-{field}", "-pk")[: limit + 1])
+    if len(page) <= limit:
+        return page, None
+    last = page[limit - 1]
+    since = getattr(last, field) - _EPOCH
+    return page[:limit], f"{since // dt.timedelta(microseconds=1)}-{last.pk}"
+
+
 class EmployeeFilters(Schema):
-    q: _query(_text(100), maxLength=100, pattern=_PRINTABLE) = Field(  # type: ignore[valid-type]
+    q: optional_query(_text(100), maxLength=100, pattern=_PRINTABLE) = Field(  # type: ignore[valid-type]
         None, description="Part of the name or the employee number."
     )
-    org_unit: _query(UnitCode, maxLength=50, pattern=ORG_CODE_PATTERN) = Field(  # type: ignore[valid-type]
+    org_unit: optional_query(UnitCode, maxLength=50, pattern=ORG_CODE_PATTERN) = Field(  # type: ignore[valid-type]
         None, description="A unit code; the units below it are included."
     )
-    status: _query(StatusName, enum=EmploymentStatus.values) = None  # type: ignore[valid-type]
-    cursor: _query(_text(256, _CURSOR), maxLength=256, pattern=_CURSOR) = Field(  # type: ignore[valid-type]
+    status: optional_query(StatusName, enum=EmploymentStatus.values) = None  # type: ignore[valid-type]
+    cursor: optional_query(_text(256, _CURSOR), maxLength=256, pattern=_CURSOR) = Field(  # type: ignore[valid-type]
         None, description="The `next_cursor` of the previous page."
     )
     limit: int = Field(100, ge=1, le=500, description="At most this many employees.")

@@ -5,32 +5,29 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from django.db.models import Q
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from ninja import Path, Query, Router, Schema
-from pydantic import Field, StringConstraints, WithJsonSchema
+from pydantic import Field
 
 from kaohe.lib.problem import Problem, ProblemError
-from kaohe.org.api import Caller, auth_for
+from kaohe.org.api import (
+    Caller,
+    TimeCursor,
+    auth_for,
+    newest_first_page,
+    optional_query,
+    pattern_text,
+)
 from kaohe.org.validators import EMPLOYEE_NO_PATTERN
-from kaohe.signing.models import Document, DocumentKind, DocumentState
+from kaohe.signing.models import Document, DocumentKind, DocumentState, Letter, Signature
 from kaohe.signing.visibility import documents_visible_to, documents_visible_to_key
 
 SCOPE = "documents:read"
 # "<microseconds since 1970>-<id>" of the last document of a page (newest first).
-CURSOR_PATTERN = r"^[0-9]{1,17}-[0-9]{1,18}$"
 DENIED = {401: Problem, 403: Problem}
 
 router = Router(tags=["signing"])
-
-
-def _query(kind, **json_schema):
-    return Annotated[kind | None, WithJsonSchema({"type": "string", **json_schema})]
-
-
-def _text(max_length: int, pattern: str):
-    return Annotated[str, StringConstraints(max_length=max_length, pattern=pattern)]
 
 
 KindName = Literal[tuple(DocumentKind.values)]  # type: ignore[valid-type]
@@ -38,19 +35,19 @@ StateName = Literal[tuple(DocumentState.values)]  # type: ignore[valid-type]
 
 
 class DocumentFilters(Schema):
-    employee: _query(_text(32, EMPLOYEE_NO_PATTERN), maxLength=32, pattern=EMPLOYEE_NO_PATTERN) = (  # type: ignore[valid-type]
+    employee: optional_query(
+        pattern_text(32, EMPLOYEE_NO_PATTERN), maxLength=32, pattern=EMPLOYEE_NO_PATTERN
+    ) = (  # type: ignore[valid-type]
         Field(None, description="An employee number.")
     )
-    kind: _query(KindName, enum=list(DocumentKind.values)) = Field(  # type: ignore[valid-type]
+    kind: optional_query(KindName, enum=list(DocumentKind.values)) = Field(  # type: ignore[valid-type]
         None, description="`result`, `agreement`, `pip` or `standard`."
     )
-    state: _query(StateName, enum=list(DocumentState.values)) = Field(  # type: ignore[valid-type]
+    state: optional_query(StateName, enum=list(DocumentState.values)) = Field(  # type: ignore[valid-type]
         None,
         description="`pending`, `signed`, `disputed`, `served`, `withdrawn` or `superseded`.",
     )
-    cursor: _query(_text(40, CURSOR_PATTERN), maxLength=40, pattern=CURSOR_PATTERN) = Field(  # type: ignore[valid-type]
-        None, description="The `next_cursor` of the previous page."
-    )
+    cursor: TimeCursor = Field(None, description="The `next_cursor` of the previous page.")
     limit: int = Field(100, ge=1, le=500, description="At most this many documents.")
 
     def apply(self, rows):
@@ -60,10 +57,6 @@ class DocumentFilters(Schema):
             rows = rows.filter(kind=self.kind)
         if self.state:
             rows = rows.filter(state=self.state)
-        if self.cursor:
-            micros, pk = (int(part) for part in self.cursor.split("-"))
-            at = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros)
-            rows = rows.filter(Q(issued_at__lt=at) | Q(issued_at=at, pk__lt=pk))
         return rows
 
 
@@ -166,13 +159,10 @@ def _rows(caller: Caller):
     )
 
 
-def _cursor(document: Document) -> str:
-    since = document.issued_at - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    return f"{since // dt.timedelta(microseconds=1)}-{document.pk}"
-
-
-def _one(caller: Caller, document_id: uuid.UUID) -> Document:
-    document = _visible(caller).select_related("employee").filter(public_id=document_id).first()
+def _one(caller: Caller, document_id: uuid.UUID, rows=None) -> Document:
+    """The document within the caller's reach (of `rows` when given), else a 404."""
+    rows = rows if rows is not None else _visible(caller).select_related("employee")
+    document = rows.filter(public_id=document_id).first()
     if document is None:
         detail = _("There is no document %(id)s within your reach.")
         raise ProblemError(404, detail % {"id": document_id})
@@ -192,14 +182,9 @@ def list_documents(request, filters: Query[DocumentFilters]):
     """The documents (results, agreements, plans, standards) within the caller's reach,
     newest first, a page at a time. An employee sees her own documents in force; a key
     limited to org units, those of the employees in them. Scope: `documents:read`."""
-    rows = filters.apply(_rows(request.auth)).order_by("-issued_at", "-pk")
-    page = list(rows[: filters.limit + 1])
-    more = len(page) > filters.limit
-    page = page[: filters.limit]
-    return {
-        "items": [document_out(document) for document in page],
-        "next_cursor": _cursor(page[-1]) if more else None,
-    }
+    rows = filters.apply(_rows(request.auth))
+    page, cursor = newest_first_page(rows, "issued_at", filters.cursor, filters.limit)
+    return {"items": [document_out(document) for document in page], "next_cursor": cursor}
 
 
 @router.get(
@@ -211,11 +196,7 @@ def list_documents(request, filters: Query[DocumentFilters]):
 def get_document(request, document_id: DocumentId):
     """One document with its content; anyone outside the caller's reach is a 404.
     Scope: `documents:read`."""
-    document = _rows(request.auth).defer(None).filter(public_id=document_id).first()
-    if document is None:
-        raise ProblemError(
-            404, _("There is no document %(id)s within your reach.") % {"id": document_id}
-        )
+    document = _one(request.auth, document_id, _rows(request.auth).defer(None))
     return document_out(document) | {"data": document.data}
 
 
@@ -232,8 +213,6 @@ def get_document_pdf(request, document_id: DocumentId):
     """The sealed confirmation letter once the document is signed, else the document as
     issued. Scope: `documents:read`."""
     document = _one(request.auth, document_id)
-    from kaohe.signing.models import Letter
-
     letter = Letter.objects.filter(document=document).first()
     pdf, suffix = (bytes(letter.pdf), "-letter") if letter else (bytes(document.pdf), "")
     response = HttpResponse(pdf, content_type="application/pdf")
@@ -252,8 +231,6 @@ def get_document_receipt(request, document_id: DocumentId):
     up to a signed checkpoint, a document `kaohe verify` accepts. 404 until there is one.
     Scope: `documents:read`."""
     document = _one(request.auth, document_id)
-    from kaohe.signing.models import Signature
-
     receipt = Signature.objects.filter(document=document).values_list("receipt", flat=True).first()
     if not receipt:
         raise ProblemError(404, _("This document has no receipt yet."))
