@@ -345,7 +345,7 @@ class _Writer(PdfFileWriter):
         )
 
     def _update_meta(self):
-        pass
+        """pyHanko's writer stamps the modification date here; same data, same bytes."""
 
     def to_bytes(self) -> bytes:
         out = io.BytesIO()

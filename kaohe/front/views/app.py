@@ -18,13 +18,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from kaohe.front.views.documents import PRIVATE, private_file, receipt_file
 from kaohe.lib import clock
 from kaohe.signing import actions
 from kaohe.signing.actions import SigningError
@@ -37,7 +38,6 @@ MAX_DRAWN_BYTES = 512 * 1024  # a drawn signature as PNG; a phone canvas makes s
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DONE_STATES = [DocumentState.SIGNED, DocumentState.SERVED]
 SHELL_FILES = ["front/kaohe.css", "front/app.css", "front/app.js", "front/icon.svg"]
-PRIVATE = "private, no-store"
 
 
 class BadInput(Exception):
@@ -120,14 +120,6 @@ def _drawn_png(value) -> bytes | None:
     if not png.startswith(PNG_MAGIC) or len(png) > MAX_DRAWN_BYTES:
         raise BadInput(_("The drawn signature is not a PNG image."))
     return png
-
-
-def _file(content: bytes, content_type: str, filename: str, attachment: bool) -> HttpResponse:
-    response = HttpResponse(content, content_type=content_type)
-    disposition = "attachment" if attachment else "inline"
-    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
-    response["Cache-Control"] = PRIVATE
-    return response
 
 
 # -- documents --------------------------------------------------------------------------
@@ -258,7 +250,7 @@ def done(request, document_id):
 def document_pdf(request, document_id):
     document = _own_document(request, document_id)
     name = f"kaohe-{document.public_id}.pdf"
-    return _file(bytes(document.pdf), "application/pdf", name, attachment=False)
+    return private_file(bytes(document.pdf), "application/pdf", name, attachment=False)
 
 
 @login_required
@@ -269,18 +261,14 @@ def letter_pdf(request, document_id):
     if letter is None:
         raise Http404
     name = f"kaohe-letter-{document.public_id}.pdf"
-    return _file(bytes(letter.pdf), "application/pdf", name, attachment=True)
+    return private_file(bytes(letter.pdf), "application/pdf", name, attachment=True)
 
 
 @login_required
 @require_GET
 def receipt(request, document_id):
     document = _own_document(request, document_id)
-    signature = getattr(document, "signature", None)
-    if signature is None or not signature.receipt:
-        raise Http404
-    content = json.dumps(signature.receipt, ensure_ascii=False, indent=2).encode()
-    return _file(content, "application/json", "receipt.json", attachment=True)
+    return receipt_file(document, "receipt.json")
 
 
 # -- passkeys ---------------------------------------------------------------------------

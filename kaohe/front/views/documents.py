@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -188,21 +188,37 @@ def document_withdraw(request, document_id):
 # -- downloads -------------------------------------------------------------------------------
 
 
-PRIVATE = "private, no-store"
+PRIVATE = "private, no-store"  # personal evidence: not kept on a shared computer
 
 
-def _download(content: bytes, content_type: str, filename: str) -> HttpResponse:
+def private_file(
+    content: bytes, content_type: str, filename: str, attachment: bool = True
+) -> HttpResponse:
+    """A file of personal evidence (document, letter, receipt, attachment), for HR's pages
+    and the employee app alike: never cached, never sniffed as another type."""
     response = HttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    disposition = "attachment" if attachment else "inline"
+    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
     response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = PRIVATE  # personal evidence: not kept on a shared computer
+    response["Cache-Control"] = PRIVATE
     return response
+
+
+def receipt_file(document: Document, filename: str) -> HttpResponse:
+    """The receipt of the document's signature as a JSON download; 404 until there is one."""
+    signature = getattr(document, "signature", None)
+    if signature is None or not signature.receipt:
+        raise Http404
+    content = json.dumps(signature.receipt, ensure_ascii=False, indent=2).encode()
+    return private_file(content, "application/json", filename)
 
 
 @login_required
 def document_pdf(request, document_id):
     document = visible_document(request.user, document_id)
-    return _download(bytes(document.pdf), "application/pdf", f"document-{document.public_id}.pdf")
+    return private_file(
+        bytes(document.pdf), "application/pdf", f"document-{document.public_id}.pdf"
+    )
 
 
 @login_required
@@ -211,19 +227,13 @@ def document_letter(request, document_id):
     letter = Letter.objects.filter(document=document).first()
     if letter is None:
         raise Http404
-    return _download(bytes(letter.pdf), "application/pdf", f"letter-{document.public_id}.pdf")
+    return private_file(bytes(letter.pdf), "application/pdf", f"letter-{document.public_id}.pdf")
 
 
 @login_required
 def document_receipt(request, document_id):
     document = visible_document(request.user, document_id)
-    signature = getattr(document, "signature", None)
-    if signature is None or not signature.receipt:
-        raise Http404
-    response = JsonResponse(signature.receipt, json_dumps_params={"ensure_ascii": False})
-    response["Content-Disposition"] = f'attachment; filename="receipt-{document.public_id}.json"'
-    response["Cache-Control"] = PRIVATE
-    return response
+    return receipt_file(document, f"receipt-{document.public_id}.json")
 
 
 @login_required
@@ -233,4 +243,4 @@ def document_attachment(request, document_id, attachment_id: int):
     if attachment is None:
         raise Http404
     ascii_name = attachment.name.encode("ascii", "replace").decode().replace('"', "_")
-    return _download(bytes(attachment.content), "application/octet-stream", ascii_name)
+    return private_file(bytes(attachment.content), "application/octet-stream", ascii_name)
