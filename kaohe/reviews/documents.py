@@ -5,15 +5,14 @@ the company's formal notices (考核标准公示, 考核结果) and the evidence
 so their wording is fixed here rather than translated.
 """
 
-import datetime as dt
 from decimal import Decimal
 
 from kaohe.lib.periods import Period
 from kaohe.org.models import Company
 from kaohe.reviews.models import Cycle, ItemKind, Result, ResultItem, Template
 from kaohe.reviews.scoring import scale_rows, text
+from kaohe.signing.content import document_head
 
-FORMAT = "kaohe-document/v1"
 STANDARD_STATEMENT = (
     "确认即表示您已收到并阅读本考核标准的全部内容，知悉本考核周期将按上述项目、权重和等级标准"
     "对您进行考核。"
@@ -37,35 +36,11 @@ def result_title(cycle: Cycle) -> str:
     return f"{period_label(cycle.period)}绩效考核结果"
 
 
-def _period(cycle: Cycle) -> dict:
-    period = cycle.period
-    return {
-        "kind": str(period.kind),
-        "start": period.start.isoformat(),
-        "end": (period.end - dt.timedelta(days=1)).isoformat(),
-        "label": period_label(period),
-    }
-
-
-def _employee(result: Result) -> dict:
-    employee = result.employee
-    return {
-        "employee_no": employee.employee_no,
-        "name": employee.name,
-        "org_unit": result.org_unit.name,
-        "position": result.position,
-    }
-
-
 def _base(kind: str, title: str, result: Result, company: str) -> dict:
-    return {
-        "format": FORMAT,
-        "kind": kind,
-        "title": title,
-        "company": company,
-        "employee": _employee(result),
-        "period": _period(result.cycle),
-    }
+    return document_head(
+        kind, title, result.employee, result.cycle.period, company=company,
+        org_unit=result.org_unit.name, position=result.position,
+    )  # fmt: skip
 
 
 def _item_rows(template: Template, items) -> list[list[str]]:
@@ -86,7 +61,7 @@ def standard_data(result: Result, items, company: str | None = None) -> dict:
     company = company if company is not None else Company.get().name
     data = _base("standard", standard_title(cycle), result, company)
     data["sections"] = [
-        {"heading": "考核周期", "fields": [["考核周期", _period(cycle)["label"]],
+        {"heading": "考核周期", "fields": [["考核周期", period_label(cycle.period)],
                                            ["考核方案", cycle.name], ["考核模板", template.name]]},
         {"heading": "考核项目", "table": {"columns": ["项目", "类型", "计分依据", "权重"],
                                           "rows": _item_rows(template, items)}},

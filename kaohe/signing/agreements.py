@@ -2,7 +2,6 @@
 employee to sign (业绩目标责任书), superseding the document of the version before it; once
 signed, the version counts as acknowledged."""
 
-import datetime as dt
 import logging
 
 from django.db import transaction
@@ -13,7 +12,7 @@ from django.utils.translation import gettext as _
 from kaohe.metrics.checks import agreement_content, period_of
 from kaohe.metrics.models import Acknowledgement, AgreementState, AgreementVersion
 from kaohe.org.models import Company
-from kaohe.signing.content import SigningError, issue
+from kaohe.signing.content import SigningError, document_head, issue
 from kaohe.signing.models import AGREEMENT_SOURCE, VOID_STATES, Document, DocumentKind
 
 SOURCE_TYPE = AGREEMENT_SOURCE
@@ -70,15 +69,9 @@ def agreement_data(version: AgreementVersion) -> dict:
     ]  # fmt: skip
     if version.note:
         sections.append({"heading": "变更说明", "paragraphs": [version.note]})
-    return {
-        "format": "kaohe-document/v1",
-        "kind": DocumentKind.AGREEMENT.value,
-        "title": f"{label}业绩目标责任书",
-        "company": Company.get().name or "",
-        "employee": {"employee_no": employee.employee_no, "name": employee.name,
-                     "org_unit": employee.org_unit.name, "position": employee.position},
-        "period": {"kind": str(period.kind), "start": period.start.isoformat(),
-                   "end": (period.end - dt.timedelta(days=1)).isoformat(), "label": label},
+    head = document_head(DocumentKind.AGREEMENT, f"{label}业绩目标责任书", employee, period,
+                         company=Company.get().name or "")  # fmt: skip
+    return head | {
         "sections": sections,
         "statement": STATEMENT,
         "source": {"type": SOURCE_TYPE, "id": str(version.pk), "version": str(version.number),

@@ -8,6 +8,7 @@ Hashes (the contract every verifier follows):
     doc_sha256 = SHA-256(canonical({"format": "kaohe-doc/v1", "data_sha256", "pdf_sha256"}))
 """
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from kaohe.ledger import bulk
 from kaohe.ledger.tasks import checkpoint_task
 from kaohe.lib import clock
 from kaohe.lib.canonical import CanonicalError, canonical
+from kaohe.lib.periods import Period
 from kaohe.notify.send import Message, notify
 from kaohe.org.evidence import actor_label, record
 from kaohe.org.models import Employee, EmploymentStatus, reporting_subtree_sql
@@ -50,6 +52,38 @@ def sha256_hex(data: bytes) -> str:
 def doc_hash(data_sha256: str, pdf_sha256: str) -> str:
     body = {"format": DOC_FORMAT, "data_sha256": data_sha256, "pdf_sha256": pdf_sha256}
     return sha256_hex(canonical(body))
+
+
+def document_head(
+    kind: str,
+    title: str,
+    employee: Employee,
+    period: Period,
+    *,
+    company: str,
+    org_unit: str | None = None,
+    position: str | None = None,
+) -> dict:
+    """The fields every "kaohe-document/v1" document starts with; the org unit and position
+    default to the employee's current ones (a result keeps those of its cycle)."""
+    return {
+        "format": DATA_FORMAT,
+        "kind": str(kind),
+        "title": title,
+        "company": company,
+        "employee": {
+            "employee_no": employee.employee_no,
+            "name": employee.name,
+            "org_unit": org_unit if org_unit is not None else employee.org_unit.name,
+            "position": position if position is not None else employee.position,
+        },
+        "period": {
+            "kind": str(period.kind),
+            "start": period.start.isoformat(),
+            "end": (period.end - dt.timedelta(days=1)).isoformat(),
+            "label": period.chinese_label,
+        },
+    }  # fmt: skip
 
 
 @dataclass(frozen=True)
