@@ -2,9 +2,10 @@
 
 A body is {"v": 1, "log_id", "index", "kind", "subject", "actor", "at", "request"?,
 "payload"}. Everything but the log id, index and time is known before the log is locked, so
-it is checked and serialised first (`prepare`); `assemble` then only joins bytes while the
-log is held. RFC 8785 writes an object's members sorted by name, each value in its own
-canonical form, so joining canonical parts in name order gives the canonical whole.
+it is checked and serialised first (`prepare`); `assemble` then only puts those three into
+the frame of bytes around them (`frame`) while the log is held. RFC 8785 writes an object's
+members sorted by name, each value in its own canonical form, so joining canonical parts in
+name order gives the canonical whole.
 """
 
 import datetime as dt
@@ -62,18 +63,25 @@ def prepare(
 
 def assemble(log_id: str, index: int, at: dt.datetime, parts: Prepared) -> bytes:
     """The canonical body; `log_id` is hex and `at` is UTC, so neither needs escaping."""
-    request = b',"request":' + parts.request if parts.request is not None else b""
+    before_at, at_to_index, index_to_log_id, after_log_id = frame(parts)
     return b"".join((
-        b'{"actor":', parts.actor,
-        b',"at":"', rfc3339(at).encode(),
-        b'","index":', b"%d" % index,
-        b',"kind":', parts.kind,
-        b',"log_id":"', log_id.encode(),
-        b'","payload":', parts.payload,
-        request,
-        b',"subject":', parts.subject,
-        b',"v":%d}' % VERSION,
+        before_at, rfc3339(at).encode(), at_to_index, b"%d" % index,
+        index_to_log_id, log_id.encode(), after_log_id,
     ))  # fmt: skip
+
+
+def frame(parts: Prepared) -> tuple[bytes, bytes, bytes, bytes]:
+    """The body around the three values only the locked log knows: the text before the
+    time, between the time and the index, between the index and the log id, and after it.
+    (PostgreSQL's `ledger_append` joins them with the values it takes.)"""
+    request = b',"request":' + parts.request if parts.request is not None else b""
+    return (
+        b'{"actor":' + parts.actor + b',"at":"',
+        b'","index":',
+        b',"kind":' + parts.kind + b',"log_id":"',
+        b'","payload":' + parts.payload + request + b',"subject":' + parts.subject
+        + b',"v":%d}' % VERSION,
+    )  # fmt: skip
 
 
 def rfc3339(at: dt.datetime) -> str:

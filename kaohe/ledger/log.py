@@ -4,23 +4,25 @@ The log has a single ordering point, the LogHead row. `append` raises its size w
 conditional UPDATE; on PostgreSQL that row stays locked until the caller's transaction ends,
 and on SQLite the IMMEDIATE transaction (see settings) already holds the database's write
 lock. So indexes come out 0, 1, 2, ... without gaps or duplicates, and an entry exists
-exactly when the caller's change commits.
+exactly when the caller's change commits. On PostgreSQL the whole append is one call of the
+function `ledger_append` (migration 0006), a round trip instead of two.
 """
 
 import datetime as dt
 import uuid
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from kaohe.ledger import body
 from kaohe.ledger.body import EntryError
-from kaohe.ledger.models import NODE_LEVEL_FACTOR, Entry, LogHead, Node
+from kaohe.ledger.models import Entry, LogHead, Node
 from kaohe.lib import clock, merkle
 from kaohe.lib.http import client_ip
 
 __all__ = ["EntryError", "append"]
 
 MAX_USER_AGENT = 1000
+DATA_CORRUPTED = "XX001"  # the SQLSTATE ledger_append raises when a tree node is missing
 
 
 def append(kind: str, subject: dict[str, str], actor: str, payload: dict, request=None) -> Entry:
@@ -33,10 +35,14 @@ def append(kind: str, subject: dict[str, str], actor: str, payload: dict, reques
     """
     parts = body.prepare(kind, subject, actor, payload, _request_part(request))
     with transaction.atomic(savepoint=False):
-        log_id, index = claim()
-        at = now_ms()
-        text = body.assemble(log_id, index, at, parts)
-        _write(index, text.decode(), merkle.leaf_hash(text))
+        if connection.vendor == "postgresql":
+            log_id, index, at = _append_postgresql(parts)
+            text = body.assemble(log_id, index, at, parts)
+        else:
+            log_id, index = claim()
+            at = now_ms()
+            text = body.assemble(log_id, index, at, parts)
+            _write(index, text.decode(), merkle.leaf_hash(text))
     # The columns the database computes from the body, as it computes them.
     entry = Entry(
         index=index, body=text.decode(), kind=kind, actor=actor, at=at,
@@ -100,7 +106,8 @@ def _completed_nodes(index: int, leaf: bytes) -> list[tuple[int, bytes]]:
     nodes, h = [(Node.key(0, index), leaf)], leaf
     for level, key in enumerate(siblings, start=1):
         if key not in found:
-            raise LookupError(f"ledger node {key} is missing; run `kaohe ledger verify`")
+            missing = (level - 1, (index >> (level - 1)) - 1)
+            raise LookupError(f"ledger node {missing} is missing; run `kaohe ledger verify`")
         h = merkle.node_hash(bytes(found[key]), h)
         nodes.append((Node.key(level, index >> level), h))
     return nodes
@@ -136,47 +143,35 @@ def insert_nodes_sql(rows: int) -> str:
 
 
 def _write(index: int, text: str, leaf: bytes) -> None:
-    """Writes the entry, its leaf and every perfect subtree the leaf completes. SQLite runs
-    in-process, where queries are cheap: one reads the left siblings, two insert. On
-    PostgreSQL, where each is a round trip, one statement does it all (`_CHAIN`)."""
-    if connection.vendor == "postgresql":
-        _write_postgresql(index, text, leaf)
-        return
+    """Writes the entry, its leaf and every perfect subtree the leaf completes (SQLite, in
+    process, where queries are cheap: one reads the left siblings, two insert)."""
     nodes = _completed_nodes(index, leaf)
     with connection.cursor() as cursor:
         cursor.execute(insert_entry_sql(), [index, text])
         cursor.execute(insert_nodes_sql(len(nodes)), [value for node in nodes for value in node])
 
 
-# The entry, then the leaf and the chain of perfect subtrees it completes: while the index
-# at a level is odd, the node's left sibling is stored, and their parent is
-# SHA-256(0x01 || left || right) (RFC 9162), as `_completed_nodes` computes it in Python.
-# The siblings were committed before this transaction took the log, so the statement's
-# snapshot holds them.
-_CHAIN = """
-WITH RECURSIVE e AS ({insert_entry}),
-chain(level, idx, hash) AS (
-    SELECT 0, %s::bigint, %s::bytea
-    UNION ALL
-    SELECT c.level + 1, c.idx >> 1, sha256('\\x01'::bytea || s.hash || c.hash)
-    FROM chain c JOIN {nodes} s ON s.id = c.level * {factor} + c.idx - 1
-    WHERE c.idx & 1 = 1
-)
-INSERT INTO {nodes} (id, hash) SELECT level * {factor} + idx, hash FROM chain RETURNING id
-"""
+_CALL = "SELECT entry_log_id, entry_index, entry_at FROM ledger_append(%s, %s, %s, %s, %s)"
 
 
-def _write_postgresql(index: int, text: str, leaf: bytes) -> None:
-    sql = _CHAIN.format(
-        insert_entry=insert_entry_sql(),
-        nodes=connection.ops.quote_name(Node._meta.db_table),
-        factor=NODE_LEVEL_FACTOR,
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [index, text, index, leaf])
-        written = len(cursor.fetchall())
-    if written != _trailing_ones(index) + 1:
-        raise LookupError("a ledger node is missing; run `kaohe ledger verify`")
+def _append_postgresql(parts: body.Prepared) -> tuple[str, int, dt.datetime]:
+    """One round trip: `ledger_append` (migration 0006) claims the index under the head
+    row's lock, fills the time, index and log id into the body's frame, and writes the entry
+    and its tree nodes. Returns (log_id, index, time)."""
+    params = [*(part.decode() for part in body.frame(parts)), now_ms()]
+    for _attempt in range(2):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(_CALL, params)
+                log_id, index, at = cursor.fetchone()
+        except DatabaseError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) == DATA_CORRUPTED:
+                raise LookupError(exc.__cause__.diag.message_primary) from exc
+            raise
+        if index is not None:
+            return log_id, index, at
+        ensure_head()  # the first entry ever
+    raise RuntimeError("the ledger's head row is missing and could not be created")
 
 
 def _trailing_ones(n: int) -> int:

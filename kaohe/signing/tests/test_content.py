@@ -1,6 +1,7 @@
 import pytest
 
 from kaohe.ledger.models import Entry
+from kaohe.ledger.testing import takes_the_log
 from kaohe.lib.canonical import canonical
 from kaohe.notify.models import Notification
 from kaohe.signing.actions import SigningError, issue_many
@@ -108,7 +109,7 @@ def test_documents_and_their_pdfs_are_written_before_the_ledger_is_locked(cast, 
     with CaptureQueriesContext(connection) as queries:
         documents = issue_many(None, specs) if many else [make_document(cast.amy)]
     sql = [q["sql"] for q in queries.captured_queries]
-    claim = next(i for i, q in enumerate(sql) if q.startswith("UPDATE") and "ledger_loghead" in q)
+    claim = next(i for i, q in enumerate(sql) if takes_the_log(q))
     assert 'INSERT INTO "signing_document"' in "".join(sql[:claim])
     assert 'INSERT INTO "signing_document"' not in "".join(sql[claim:])
     for document in documents:

@@ -4,6 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from kaohe.ledger.models import Entry
+from kaohe.ledger.testing import takes_the_log
 from kaohe.lib import clock
 from kaohe.signing.actions import (
     SigningError,
@@ -146,7 +147,7 @@ def test_the_ledger_entry_of_a_delivery_is_its_last_write(cast):
         delivery = do_record_delivery(cast.hazel, document, "email", clock.today(), "sent",
                                       [upload()])  # fmt: skip
     sql = [q["sql"] for q in queries.captured_queries]
-    claim = next(i for i, q in enumerate(sql) if q.startswith("UPDATE") and "ledger_loghead" in q)
+    claim = next(i for i, q in enumerate(sql) if takes_the_log(q))
     before = "".join(sql[:claim])
     assert 'INSERT INTO "signing_alternativedelivery"' in before
     assert 'INSERT INTO "signing_attachment"' in before

@@ -1,6 +1,7 @@
 import pytest
 
 from kaohe.ledger.models import Entry
+from kaohe.ledger.testing import takes_the_log
 from kaohe.notify.models import Notification
 from kaohe.org.testing import PASSWORD
 from kaohe.signing.actions import (
@@ -116,7 +117,7 @@ def test_the_ledger_entry_of_a_dispute_is_its_last_write(cast):
     with CaptureQueriesContext(connection) as queries:
         dispute = do_dispute(cast.amy.user, document, "wrong")
     sql = [q["sql"] for q in queries.captured_queries]
-    claim = next(i for i, q in enumerate(sql) if q.startswith("UPDATE") and "ledger_loghead" in q)
+    claim = next(i for i, q in enumerate(sql) if takes_the_log(q))
     assert any('INSERT INTO "signing_dispute"' in q for q in sql[:claim])
     assert any("org_roleassignment" in q for q in sql[:claim])
     assert not any("signing_document" in q or "org_" in q for q in sql[claim:])

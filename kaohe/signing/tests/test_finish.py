@@ -4,6 +4,7 @@ import pytest
 import time_machine
 
 from kaohe.ledger.models import Entry
+from kaohe.ledger.testing import takes_the_log
 from kaohe.lib import clock
 from kaohe.org.testing import PASSWORD
 from kaohe.signing.actions import do_begin_signing, do_sign
@@ -64,7 +65,7 @@ def test_the_letter_row_is_written_before_its_ledger_entry(cast):
     with CaptureQueriesContext(connection) as queries:
         assert finish_signature.call(signature.pk) is True
     sql = [q["sql"] for q in queries.captured_queries]
-    claims = [i for i, q in enumerate(sql) if q.startswith("UPDATE") and "ledger_loghead" in q]
+    claims = [i for i, q in enumerate(sql) if takes_the_log(q)]
     letter = next(i for i, q in enumerate(sql) if 'INSERT INTO "signing_letter"' in q)
     assert claims and letter < claims[-1]
     entry = Letter.objects.get(document=signature.document).entry_index
