@@ -7,11 +7,12 @@ the verifying process the same code reads through Django's connection, inside it
 transaction.
 
 A chunk is 2**chunk_level entries starting at a multiple of that (the last one may be
-shorter). One statement reads its bodies, concatenated into one value (a row each costs
-far more); one more reads the stored nodes of each of its levels (level 0: the leaf
-hashes), concatenated. Anything that does not match is read again row by row, so that the
-index or node named is exact. An entry's other columns are computed by the database from
-its body (see `kaohe.ledger.schema`), so there is nothing else to compare.
+shorter). One statement reads its bodies, each behind the leaf prefix 0x00 so that it is
+hashed as it comes, concatenated into one value (a row each costs far more); one more reads
+the stored nodes of each of its levels (level 0: the leaf hashes), concatenated. Anything
+that does not match is read again row by row, so that the index or node named is exact. An
+entry's other columns are computed by the database from its body (see
+`kaohe.ledger.schema`), so there is nothing else to compare.
 """
 
 import json
@@ -129,22 +130,26 @@ def run(task: Task, reader: "Reader") -> Outcome:
 
 
 def _chunk(reader: "Reader", task: Task, start: int, end: int, outcome: Outcome) -> list:
-    bodies = reader.entries(start, end)
-    levels = _fast(reader, bodies, start, end)
+    leaves = reader.leaf_inputs(start, end)
+    levels = _fast(reader, leaves, start, end)
     if levels is None:
         # A missing or extra row, a changed body or stored node, a body holding the
         # separator, or rows that came out of order: read the chunk row by row.
         bodies, levels = _careful(reader, start, end, outcome)
+    elif end > task.parse_from:
+        skip = max(task.parse_from - start, 0)
+        bodies = [None] * skip + [leaf[1:] for leaf in leaves[skip:]]
     if end > task.parse_from:
         _parse(bodies, start, task, outcome)
     return levels
 
 
-def _fast(reader: "Reader", bodies: list, start: int, end: int):
-    """The chunk's levels when everything matches as read in bulk, else None."""
-    if len(bodies) != end - start:
+def _fast(reader: "Reader", leaves: list[bytes], start: int, end: int):
+    """The chunk's levels when everything matches as read in bulk, else None. `leaves`
+    are the entries' leaf inputs (0x00 || body)."""
+    if len(leaves) != end - start:
         return None
-    levels = _levels(merkle.leaf_hashes(bodies))
+    levels = _levels(merkle.digests(leaves))
     stored = reader.node_levels(_spans(levels, start))
     if any(found != b"".join(hashes) for found, hashes in zip(stored, levels, strict=True)):
         return None
@@ -229,16 +234,17 @@ class Reader:
         with psycopg.Cursor(self.db) as cursor:
             return cursor.execute(sql, params, binary=True).fetchall()
 
-    def entries(self, start: int, end: int) -> list[bytes]:
-        """The bodies of the entries start <= index < end, read in bulk; empty when their
-        number is not end - start (the indexes are unique, so then one is missing)."""
+    def leaf_inputs(self, start: int, end: int) -> list[bytes]:
+        """What the leaf hashes of the entries start <= index < end cover (0x00 || body,
+        RFC 9162), read in bulk; empty when their number is not end - start (the indexes
+        are unique, so then one is missing)."""
         if self.sqlite:
             (row,) = self._all(_sqlite_entries(self.source), [start, end])
             count, joined = row
-            bodies = bytes(joined or b"").split(SEPARATOR) if count else []
-            return bodies if count == len(bodies) else []
+            leaves = bytes(joined or b"").split(SEPARATOR) if count else []
+            return leaves if count == len(leaves) else []
         # PostgreSQL: rows in binary are cheaper than aggregating bytea.
-        return [body for (body,) in self._all(_pg_entry_rows(self.source), [start, end])]
+        return [leaf for (leaf,) in self._all(_pg_entry_rows(self.source), [start, end])]
 
     def entry_rows(self, start: int, end: int) -> list[tuple[int, bytes]]:
         body = "CAST(body AS BLOB)" if self.sqlite else "convert_to(body, 'UTF8')"
@@ -281,15 +287,16 @@ def _sqlite_entries(source: Source) -> str:
     # come in index order; should they not, the leaf hashes disagree with the stored ones
     # and the chunk is read again row by row.
     return (
-        # group_concat joins the bodies' UTF-8 as stored; the CAST makes the whole bytes.
-        "SELECT count(*), CAST(group_concat(body, X'FF') AS BLOB) "  # noqa: S608
+        # group_concat joins the bodies' UTF-8 as stored, each after the separator and the
+        # leaf prefix; the CAST makes the whole bytes.
+        "SELECT count(*), CAST(X'00' || group_concat(body, X'FF00') AS BLOB) "  # noqa: S608
         f'FROM {source.entries} WHERE "index" >= ? AND "index" < ?'
     )
 
 
 def _pg_entry_rows(source: Source) -> str:
     return (
-        f"SELECT convert_to(body, 'UTF8') FROM {source.entries} "  # noqa: S608
+        f"SELECT '\\x00'::bytea || convert_to(body, 'UTF8') FROM {source.entries} "  # noqa: S608
         'WHERE "index" >= %s AND "index" < %s ORDER BY "index"'
     )
 

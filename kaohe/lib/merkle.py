@@ -19,6 +19,7 @@ __all__ = [
     "Plan",
     "TreeBuilder",
     "consistency_plan",
+    "digests",
     "fold",
     "inclusion_plan",
     "leaf_hash",
@@ -69,6 +70,12 @@ def leaf_hashes(entries: Iterable[bytes | None], missing: bytes | None = None) -
         c.update(entry)
         keep(c.digest())
     return leaves
+
+
+def digests(messages: Iterable[bytes]) -> list[bytes]:
+    """SHA-256 of each message: the leaf hashes of entries given as 0x00 || entry, which
+    is how a verifier reading entries in bulk can have them (cheaper than `leaf_hashes`)."""
+    return [sha256(message).digest() for message in messages]
 
 
 def parent_hashes(level: list[bytes]) -> list[bytes]:
