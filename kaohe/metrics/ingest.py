@@ -22,7 +22,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from decimal import Decimal
 from json.encoder import encode_basestring
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
@@ -119,6 +121,11 @@ def ingest_stream(
     two overlap. Only the commit: Python runs one thread at a time, and overlapping with
     statements that stream data to the server (COPY) would cost more than it saves. An
     IngestError of a chunk (too many items) is raised in its turn, after the chunks before.
+
+    `facts_changed` is sent once, for everyone the committed chunks touched, when the stream
+    ends (also when it fails or is left half-way): a file touches the same people chunk
+    after chunk, and a signal per chunk had the alerts re-evaluate them again and again
+    (and cost the import some 5% of its time).
     """
     language = translation.get_language()
     tz = ZoneInfo(Company.get().timezone)
@@ -134,18 +141,32 @@ def ingest_stream(
             return chunk, batch
 
     directory = _Directory(employees)
-    with ThreadPoolExecutor(1, thread_name_prefix="kaohe-ingest") as helper:
-        upcoming: list[Future] = []  # the next chunk, being read while this one commits
+    touched: set[int] = set()  # whose actuals the chunks committed so far changed
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="kaohe-ingest") as helper:
+            upcoming: list[Future] = []  # the next chunk, being read while this one commits
 
-        def read_next() -> None:
-            upcoming.append(helper.submit(prepare))
+            def read_next() -> None:
+                upcoming.append(helper.submit(prepare))
 
-        prepared = prepare()
-        while prepared is not None:
-            chunk, batch = prepared
-            result = batch.commit(actor, employees, channel, read_next, directory)
-            yield chunk, result
-            prepared = upcoming.pop().result() if upcoming else prepare()
+            prepared = prepare()
+            while prepared is not None:
+                chunk, batch = prepared
+                result = batch.commit(actor, employees, channel, read_next, directory, False)
+                touched |= result.employees
+                yield chunk, result
+                prepared = upcoming.pop().result() if upcoming else prepare()
+    finally:
+        _announce(touched)
+
+
+def _announce(employees: set[int]) -> None:
+    """Tells the listeners (the alerts) whose actuals changed, once the change is committed."""
+    if employees:
+        ids = sorted(employees)
+        transaction.on_commit(
+            lambda: facts_changed.send(sender=_Batch, employee_ids=ids), robust=True
+        )
 
 
 def _content(item: Item) -> str:
@@ -166,12 +187,15 @@ def _lock_source(source: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
-@dataclass
-class _Placed:
-    """Where an employee stood: the start days of their placements and the unit of each."""
+class _Placed(NamedTuple):
+    """Where an employee stood: the start days of their placements and the unit of each.
 
-    starts: list[dt.date]
-    units: list[int]
+    Tuples, which the garbage collector stops tracking once it sees they hold only dates and
+    numbers: a stream keeps one for every employee it met, and as lists they were traversed
+    by every full collection."""
+
+    starts: tuple[dt.date, ...]
+    units: tuple[int, ...]
     current_unit: int
 
     def unit_on(self, day: dt.date) -> int:
@@ -219,16 +243,22 @@ class _Batch:
         self._reject_duplicates(seen)
 
     def commit(
-        self, actor, employees, channel: str, before_commit=None, directory=None
+        self, actor, employees, channel: str, before_commit=None, directory=None, announce=True
     ) -> IngestResult:
         """Resolves the checked items and applies them in one transaction; calls
-        `before_commit` as the last thing before committing (see ingest_stream)."""
+        `before_commit` as the last thing before committing (see ingest_stream), and
+        sends `facts_changed` after the commit unless `announce` is false."""
         self.resolve(employees, directory)
         with transaction.atomic():
             _lock_source(self.source)
             self.apply()
-            if self.changes:
-                changes, payload = self.evidence(channel)
+            names = self._names() if self.changes else None
+            with store.adding_to_actuals(self.actual_changes):
+                # The change list is written while the server adds the deltas.
+                if names is not None:
+                    changes, payload = self.evidence(channel, names)
+                    packed = gzip.compress(changes, compresslevel=6, mtime=0)
+            if names is not None:
                 entry = record("metrics.facts.ingested", actor, payload, source=self.source)
                 FactBatch.objects.create(
                     source=self.source,
@@ -237,13 +267,10 @@ class _Batch:
                     entry_index=entry.index,
                     counts=self.result.counts(),
                     changes_sha256=payload["changes_sha256"],
-                    changes=gzip.compress(changes, compresslevel=6, mtime=0),
+                    changes=packed,
                 )
-            if self.result.employees:
-                ids = sorted(self.result.employees)
-                transaction.on_commit(
-                    lambda: facts_changed.send(sender=_Batch, employee_ids=ids), robust=True
-                )
+            if announce:
+                _announce(self.result.employees)
             if before_commit is not None:
                 before_commit()
         self.result.rejected.sort(key=lambda rejection: rejection.index)
@@ -267,60 +294,64 @@ class _Batch:
 
     def resolve(self, employees, directory: "_Directory | None" = None) -> None:
         self.allowed = employees
-        directory = directory or _Directory(employees)
-        numbers = {item.employee for item in self.items if not item.void}
-        codes = {item.metric for item in self.items if not item.void}
-        self.employee_ids = directory.employees(numbers)
+        self.directory = directory = directory or _Directory(employees)
+        named = [item for item in self.items if not item.void]
+        self.employee_ids = ids = directory.employees({item.employee for item in named})
+        codes = {item.metric for item in named}
         self.metrics = {m.code: m for m in Metric.objects.filter(code__in=codes, active=True)}
+        self.metric_ids = {code: metric.pk for code, metric in self.metrics.items()}
         # Voids and moves may touch metrics the batch does not name; "latest" ones are few.
         latest = Metric.objects.filter(aggregation=Aggregation.LATEST)
         self.latest_ids = set(latest.values_list("pk", flat=True))
+        faults = {code: self._metric_fault(self.metrics.get(code)) for code in codes}
         kept = []
         for item in self.items:
-            if item.void or self._known(item):
+            if item.void:
+                kept.append(item)
+            elif item.employee not in ids:
+                self.reject(item.index, "employee", "unknown", _("There is no such employee."))
+            elif fault := faults[item.metric]:
+                self.reject(item.index, "metric", *fault)
+            else:
                 kept.append(item)
         self.items = kept
-        wanted = {self.employee_ids[i.employee] for i in kept if not i.void}
-        self.placed = directory.placements(wanted)
+        self.placed = directory.placements({ids[i.employee] for i in kept if not i.void})
 
-    def _known(self, item: Item) -> bool:
-        if item.employee not in self.employee_ids:
-            self.reject(item.index, "employee", "unknown", _("There is no such employee."))
-            return False
-        metric = self.metrics.get(item.metric)
+    def _metric_fault(self, metric: Metric | None) -> tuple[str, str] | None:
+        """Why this source may send no facts of `metric`: (code, message); None if it may."""
         if metric is None:
-            self.reject(item.index, "metric", "unknown", _("There is no such metric."))
-            return False
+            return "unknown", _("There is no such metric.")
         if metric.aggregation == Aggregation.RATIO:
             message = _("This metric is a ratio; send facts of its numerator and denominator.")
-            self.reject(item.index, "metric", "ratio", message)
-            return False
+            return "ratio", message
         if metric.sources and self.source not in metric.sources:
-            message = _("This source may not send facts of this metric.")
-            self.reject(item.index, "metric", "source_not_allowed", message)
-            return False
-        return True
+            return "source_not_allowed", _("This source may not send facts of this metric.")
+        return None
 
     # --- applying, inside the transaction ---------------------------------------------
 
     def apply(self) -> None:
         stored = store.existing(self.source, [item.external_id for item in self.items])
-        new: list[store.Row] = []
         changed: list[store.Row] = []
         self._keep_within_reach(stored)
-        for item in self.items:
-            row = stored.get(item.external_id)
-            if item.index in self.out_of_reach:
-                continue
-            if item.void:
-                self._void(item, row, changed)
-            elif row is None:
-                new.append(self._create(item))
-            else:
-                self._update(item, row, changed)
-        store.insert(self.source, new, self.now)
+        with store.inserting(self.source, self.now) as insert:
+            for item in self.items:
+                row = stored.get(item.external_id)
+                if item.index in self.out_of_reach:
+                    continue
+                if item.void:
+                    self._void(item, row, changed)
+                elif row is None:
+                    self._create(item, insert)
+                else:
+                    self._update(item, row, changed)
+            # Worked out while the server stores the last of the new facts.
+            self.actual_changes = store.actual_changes(self.deltas, self.now)
         store.update(changed, self.now)
-        store.add_to_actuals({k: d for k, d in self.deltas.items() if d.matters()}, self.now)
+        self.result.newest_occurred_at = max(
+            (i.occurred_at for i in self.items if not i.void and i.index not in self.out_of_reach),
+            default=None,
+        )
 
     def _keep_within_reach(self, stored: dict[str, store.Row]) -> None:
         """A caller limited to some employees (an API key's org units) may neither void nor
@@ -344,12 +375,15 @@ class _Batch:
                 message = _("This external_id is taken by a record you may not change.")
                 self.reject(item.index, "external_id", "out_of_reach", message)
 
-    def _create(self, item: Item) -> store.Row:
-        row = self._row(item, None)
-        self._count(row, +1)
+    def _create(self, item: Item, insert: store.Insert) -> None:
+        employee_id = self.employee_ids[item.employee]
+        metric_id = self.metric_ids[item.metric]
+        unit_id = self.placed[employee_id].unit_on(item.day)
+        insert(item.external_id, employee_id, metric_id, unit_id, item.value, item.occurred_at,
+               item.month, item.attributes)  # fmt: skip
+        self._count((employee_id, metric_id, item.month, unit_id), item.value, item.occurred_at)
         self.result.created += 1
-        self._note(item, "created")
-        return row
+        self.changes.append(("created", item, None))
 
     def _update(self, item: Item, row: store.Row, changed: list[store.Row]) -> None:
         wanted = self._row(item, row.id)
@@ -357,11 +391,11 @@ class _Batch:
             self.result.unchanged += 1  # a repeat of the record as it was; a void stays
             return
         if not row.voided:
-            self._count(row, -1)
-        self._count(wanted, +1)
+            self._withdraw(row)
+        self._count(wanted.cell, wanted.value, wanted.occurred_at)
         changed.append(wanted)
         self.result.updated += 1
-        self._note(item, "updated", row)
+        self.changes.append(("updated", item, row))
 
     def _void(self, item: Item, row: store.Row | None, changed: list[store.Row]) -> None:
         if row is None:
@@ -371,50 +405,38 @@ class _Batch:
         if row.voided:
             self.result.unchanged += 1
             return
-        self._count(row, -1)
-        self._note(item, "voided", dataclasses.replace(row))
+        self._withdraw(row)
+        self.changes.append(("voided", item, dataclasses.replace(row)))
         row.voided = True
         changed.append(row)
         self.result.voided += 1
 
-    def _row(self, item: Item, row_id: int | None) -> store.Row:
+    def _row(self, item: Item, row_id: int) -> store.Row:
+        """What the stored fact `row_id` becomes when `item` changes it."""
         employee_id = self.employee_ids[item.employee]
-        moment = item.occurred_at
-        newest = self.result.newest_occurred_at
-        if newest is None or moment > newest:
-            self.result.newest_occurred_at = moment
-        return store.Row(
-            id=row_id,
-            external_id=item.external_id,
-            employee_id=employee_id,
-            metric_id=self.metrics[item.metric].pk,
-            org_unit_id=self.placed[employee_id].unit_on(item.day),
-            value=item.value,
-            occurred_at=moment,
-            month=item.month,
-            attributes=item.attributes or {},
-            voided=False,
-        )
+        return store.Row(row_id, item.external_id, employee_id, self.metric_ids[item.metric],
+                         self.placed[employee_id].unit_on(item.day), item.value,
+                         item.occurred_at, item.month, item.attributes or {}, False)  # fmt: skip
 
-    def _count(self, row: store.Row, sign: int) -> None:
-        """Adds (+1) or withdraws (-1) the fact's contribution to its actual."""
-        delta = self.deltas[row.cell]
-        delta.total_e4 += sign * int(row.value * SCALE)
+    def _count(self, cell: tuple, value: Decimal, occurred_at: dt.datetime, sign: int = 1) -> None:
+        """Adds (+1) or withdraws (-1) a fact's contribution to its actual."""
+        delta = self.deltas[cell]
+        delta.total_e4 += sign * int(value * SCALE)
         delta.count += sign
-        if row.metric_id in self.latest_ids:
-            if sign > 0 and (delta.latest is None or row.occurred_at >= delta.latest[0]):
-                delta.latest = (row.occurred_at, row.value)
+        if cell[1] in self.latest_ids:
+            if sign > 0 and (delta.latest is None or occurred_at >= delta.latest[0]):
+                delta.latest = (occurred_at, value)
             elif sign < 0:
                 delta.lost_latest = True
-        self.result.employees.add(row.employee_id)
+        self.result.employees.add(cell[0])
 
-    def _note(self, item: Item, action: str, was: store.Row | None = None) -> None:
-        self.changes.append((action, item, was))
+    def _withdraw(self, row: store.Row) -> None:
+        self._count(row.cell, row.value, row.occurred_at, -1)
 
-    def evidence(self, channel: str) -> tuple[bytes, dict]:
+    def evidence(self, channel: str, names: tuple[dict, dict]) -> tuple[bytes, dict]:
         """The JSON of every change (the bytes FactBatch keeps) and the ledger payload that
-        names their SHA-256."""
-        numbers, codes = self._names()
+        names their SHA-256; `names` are the employee numbers and metric codes by id."""
+        numbers, codes = names
 
         def state(row: store.Row) -> list:
             return [numbers[row.employee_id], codes[row.metric_id], str(row.value),
@@ -441,8 +463,10 @@ class _Batch:
 
     def _names(self) -> tuple[dict[int, str], dict[int, str]]:
         """Employee numbers and metric codes of the records changed, by id."""
-        numbers = {pk: number for number, pk in self.employee_ids.items()}
         earlier = [was for _action, _item, was in self.changes if was is not None]
+        known = self.directory.numbers
+        numbers = {row.employee_id: known[row.employee_id] for row in earlier
+                   if row.employee_id in known}  # fmt: skip
         missing = {row.employee_id for row in earlier} - set(numbers)
         if missing:
             numbers.update(Employee.objects.filter(pk__in=missing).values_list("pk", "employee_no"))
@@ -460,6 +484,7 @@ class _Directory:
     def __init__(self, allowed) -> None:
         self.allowed = allowed
         self.ids: dict[str, int] = {}
+        self.numbers: dict[int, str] = {}  # the other way round
         self.units: dict[int, int] = {}
         self.unknown: set[str] = set()
         self.placed: dict[int, _Placed] = {}
@@ -470,6 +495,7 @@ class _Directory:
         if missing:
             ids, units = _employee_ids(missing, self.allowed)
             self.ids.update(ids)
+            self.numbers.update((pk, number) for number, pk in ids.items())
             self.units.update(units)
             self.unknown |= missing - ids.keys()
         return {number: self.ids[number] for number in numbers if number in self.ids}
@@ -496,11 +522,18 @@ def _employee_ids(numbers: set[str], allowed) -> tuple[dict[str, int], dict[int,
 
 
 def _placements(units: dict[int, int]) -> dict[int, _Placed]:
-    placed = {pk: _Placed([], [], unit) for pk, unit in units.items()}
+    found: dict[int, list[tuple[dt.date, int]]] = {pk: [] for pk in units}
     for pk, valid_from, unit in store.placements(sorted(units)):
-        placed[pk].starts.append(valid_from)
-        placed[pk].units.append(unit)
-    return placed
+        found[pk].append((valid_from, unit))
+    return {pk: _Placed(*_columns(found[pk]), units[pk]) for pk in units}
+
+
+def _columns(placements: list[tuple[dt.date, int]]) -> tuple[tuple, tuple]:
+    """(start days, units) of an employee's placements, in order."""
+    if not placements:
+        return (), ()
+    starts, units = zip(*placements, strict=True)
+    return starts, units
 
 
 def _same(stored: store.Row, wanted: store.Row) -> bool:

@@ -45,7 +45,7 @@ class Reject(Exception):
         self.field, self.code, self.message = field, code, message
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     """A well-formed item; `employee` and `metric` are still the codes the source sent."""
 

@@ -10,11 +10,12 @@ back unchanged.
 import datetime as dt
 import decimal
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
-from psycopg.types.json import set_json_dumps
 
 from kaohe.metrics.models import VALUE_PLACES, Actual, Fact
 from kaohe.org.models import Placement
@@ -54,7 +55,8 @@ def existing(source: str, external_ids: list[str]) -> dict[str, Row]:
     found: dict[str, Row] = {}
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"{select} = ANY(%s)", [source, external_ids])
+            listed = _SEPARATOR.join(external_ids)
+            cursor.execute(_EXISTING_POSTGRESQL.format(table=table), [listed, source])
             for values in cursor.fetchall():
                 row = Row(*values)
                 row.attributes = json.loads(row.attributes)  # Django reads jsonb as text
@@ -67,6 +69,23 @@ def existing(source: str, external_ids: list[str]) -> dict[str, Row]:
                 found[values[1]] = _from_sqlite(values)
     return found
 
+
+# One probe of the unique index per id, whatever the table's statistics say. Asked as
+# `external_id = ANY(%s)` of a table never analysed (a first import, autovacuum behind or
+# off), the planner guessed few rows for the source and read all of them through
+# (source, received_at): a chunk's lookup grew with the table, 10 ms at 100,000 facts and
+# 120 ms at a million. A LIMIT keeps the subquery from being flattened into a join that
+# it could hash the same way. The ids travel as one string that the server splits: an
+# array of 10,000 is adapted element by element in Python. The separator, a control
+# character, is in no external id (items.read_item rejects them).
+_SEPARATOR = "\x1f"
+_EXISTING_POSTGRESQL = f"""
+SELECT {", ".join(f"f.{column}" for column in _STORED)}
+FROM unnest(string_to_array(%s, chr(31))) AS wanted(external_id),
+    LATERAL (SELECT * FROM {{table}} AS stored
+             WHERE stored.source = %s AND stored.external_id = wanted.external_id
+             LIMIT 1) AS f
+"""  # noqa: S608
 
 _DECIMALS = decimal.Context(prec=15)  # as Django reads a decimal back from SQLite
 
@@ -108,36 +127,55 @@ _INSERTED = ("source", "external_id", "employee_id", "metric_id", "org_unit_id",
              "updated_at")  # fmt: skip
 
 
-# The binary COPY's column types (attributes travel as a dict, dumped as jsonb).
+# The binary COPY's column types. Attributes go as jsonb's binary form (see _jsonb), typed
+# bytea so that psycopg's C dumper writes them: its jsonb dumper is a Python call per row.
 _FACT_TYPES = ["text", "text", "int8", "int8", "int8", "numeric", "timestamptz", "date",
-               "jsonb", "bool", "timestamptz", "timestamptz"]  # fmt: skip
+               "bytea", "bool", "timestamptz", "timestamptz"]  # fmt: skip
+
+# One new fact: external_id, employee_id, metric_id, org_unit_id, value, occurred_at,
+# month, attributes (a dict or None).
+Insert = Callable[[str, int, int, int, Decimal, dt.datetime, dt.date, dict | None], None]
 
 
-def insert(source: str, rows: list[Row], now: dt.datetime) -> None:
-    if not rows:
-        return
+@contextmanager
+def inserting(source: str, now: dt.datetime) -> Iterator[Insert]:
+    """Takes new facts one by one. On PostgreSQL each goes out at once on a COPY, so the
+    server stores a fact while the caller works out the next; SQLite gets them at the end."""
     table = connection.ops.quote_name(Fact._meta.db_table)
     columns = ", ".join(_INSERTED)
-    adapt = _adapter()
-    stamp = adapt(now)
-    values = (
-        (source, r.external_id, r.employee_id, r.metric_id, r.org_unit_id, adapt(r.value),
-         adapt(r.occurred_at), adapt(r.month), _json(r.attributes), r.voided, stamp, stamp)
-        for r in rows
-    )  # fmt: skip
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             binary = f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
-            set_json_dumps(_json, cursor.cursor)  # most facts carry no attributes
             with cursor.cursor.copy(binary) as copy:
                 copy.set_types(_FACT_TYPES)
-                for r in rows:
-                    copy.write_row((source, r.external_id, r.employee_id, r.metric_id,
-                                    r.org_unit_id, r.value, r.occurred_at, r.month,
-                                    r.attributes, r.voided, now, now))  # fmt: skip
+                write = copy.write_row
+
+                def insert(external_id, employee, metric, unit, value, at, month, attributes):
+                    write((source, external_id, employee, metric, unit, value, at, month,
+                           _jsonb(attributes), False, now, now))  # fmt: skip
+
+                yield insert
             return
-        marks = ", ".join(["%s"] * len(_INSERTED))
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(values))  # noqa: S608
+        rows: list[tuple] = []
+        stamp = _for_sqlite(now)
+
+        def collect(external_id, employee, metric, unit, value, at, month, attributes):
+            rows.append((source, external_id, employee, metric, unit, str(value),
+                         _for_sqlite(at), month.isoformat(), _json(attributes), False, stamp,
+                         stamp))  # fmt: skip
+
+        yield collect
+        if rows:
+            marks = ", ".join(["%s"] * len(_INSERTED))
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
+
+
+_NO_ATTRIBUTES = b"\x01{}"
+
+
+def _jsonb(attributes: dict | None) -> bytes:
+    """jsonb's binary form: the format's version (1), then the text."""
+    return b"\x01" + json.dumps(attributes).encode() if attributes else _NO_ATTRIBUTES
 
 
 def update(rows: list[Row], now: dt.datetime) -> None:
@@ -193,40 +231,71 @@ _ACTUAL = ("employee_id", "metric_id", "month", "org_unit_id", "total_e4", "coun
            "latest_at", "latest_value", "updated_at")  # fmt: skip
 
 
-def add_to_actuals(deltas: dict[tuple, Delta], now: dt.datetime) -> None:
-    """Adds each delta to its actual, creating it when new. On PostgreSQL the upsert takes
-    the cells in key order, so concurrent batches lock rows in one order and cannot
-    deadlock; SQLite has one writer at a time."""
+@dataclass
+class ActualChanges:
+    """What a batch does to the actuals: a row for each cell it changes, ready for the
+    upsert, and the cells whose latest value left them."""
+
+    rows: list[tuple]
+    lost_latest: list[tuple]
+
+
+def actual_changes(deltas: dict[tuple, Delta], now: dt.datetime) -> ActualChanges:
     adapt = _adapter()
     stamp = adapt(now)
-    rows = []
-    for (employee_id, metric_id, month, unit_id), delta in deltas.items():
+    changes = ActualChanges([], [])
+    for cell, delta in deltas.items():
+        if not delta.matters():
+            continue
+        employee, metric, month, unit = cell
         latest_at, latest_value = delta.latest or (None, None)
-        rows.append((employee_id, metric_id, adapt(month), unit_id, delta.total_e4, delta.count,
-                     adapt(latest_at), adapt(latest_value), stamp))  # fmt: skip
-    if rows:
-        _upsert(rows)
-    for key, delta in deltas.items():
+        changes.rows.append((employee, metric, adapt(month), unit, delta.total_e4, delta.count,
+                             adapt(latest_at), adapt(latest_value), stamp))  # fmt: skip
         if delta.lost_latest:
-            _recompute_latest(*key)
+            changes.lost_latest.append(cell)
+    return changes
 
 
-def _upsert(rows: list[tuple]) -> None:
+@contextmanager
+def adding_to_actuals(changes: ActualChanges) -> Iterator[None]:
+    """Adds each change to its actual, creating it when new. On PostgreSQL the upsert takes
+    the cells in key order, so concurrent batches lock rows in one order and cannot
+    deadlock; SQLite has one writer at a time.
+
+    The caller's block runs while the server upserts (PostgreSQL's pipeline mode sends the
+    statement without waiting for its end), so it must not use the database."""
+    if changes.rows and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            _copy_deltas(cursor, changes.rows)
+            # An error of the upsert surfaces as the pipeline ends, outside Django's cursor:
+            # it is raised as Django's own (DataError, IntegrityError) all the same.
+            with connection.wrap_database_errors, cursor.connection.pipeline():
+                cursor.execute(_upsert_sql(0))
+                yield
+    else:
+        if changes.rows:
+            _upsert_values(changes.rows)
+        yield
+    for cell in changes.lost_latest:
+        _recompute_latest(*cell)
+
+
+def _copy_deltas(cursor, rows: list[tuple]) -> None:
+    """Into a session's scratch table, for one upsert from it: cheaper than passing arrays,
+    whose adaptation runs in Python."""
+    cursor.execute(_DELTAS_TABLE)
+    with cursor.cursor.copy(f"COPY {_DELTAS} FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_DELTA_TYPES)
+        for row in rows:
+            copy.write_row(row)
+
+
+def _upsert_values(rows: list[tuple]) -> None:
+    per_statement = max(1, (connection.features.max_query_params or 999) // len(_ACTUAL))
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # COPY into a session's scratch table, then one upsert from it: cheaper than
-            # passing arrays, whose adaptation runs in Python.
-            cursor.execute(_DELTAS_TABLE)
-            with cursor.cursor.copy(f"COPY {_DELTAS} FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(_DELTA_TYPES)
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(_upsert_sql(0))
-        else:
-            per_statement = max(1, (connection.features.max_query_params or 999) // len(_ACTUAL))
-            for start in range(0, len(rows), per_statement):
-                chunk = rows[start : start + per_statement]
-                cursor.execute(_upsert_sql(len(chunk)), [value for row in chunk for value in row])
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            cursor.execute(_upsert_sql(len(chunk)), [value for row in chunk for value in row])
 
 
 # On PostgreSQL the rows travel by COPY through a temporary table of the session, emptied

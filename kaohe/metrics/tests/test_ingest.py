@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import DataError, connection
 from django.test.utils import CaptureQueriesContext
 
 from kaohe.ledger.models import Entry
@@ -256,6 +256,21 @@ def test_queries_grow_only_by_multi_row_statements(metrics, cast):
     assert queries(400, "B") - queries(10, "A") <= 400 // 50
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite overflows into a float")
+def test_a_batch_whose_actual_cannot_take_it_applies_nothing(metrics):
+    # The upsert of the actuals runs while the change list is written (pipeline mode); its
+    # error still comes as Django's and undoes the batch.
+    ingest_facts("crm", [deal("D-1", "1")], None)
+    Actual.objects.update(total_e4=2**63 - 1)
+
+    with pytest.raises(DataError):
+        ingest_facts("crm", [deal("D-2", "1")], None)
+
+    assert list(Fact.objects.values_list("external_id", flat=True)) == ["D-1"]
+    assert FactBatch.objects.count() == 1
+    assert ingest_facts("crm", [deal("D-3", "1", at="2026-02-15T10:00:00+08:00")], None).created
+
+
 def test_a_repeat_of_a_voided_record_leaves_the_void_in_place(metrics):
     ingest_facts("crm", [deal("D-9", "100")], None)
     ingest_facts("crm", [{"external_id": "D-9", "void": True}], None)
@@ -362,3 +377,27 @@ def test_a_stream_applies_chunk_after_chunk_as_separate_batches(metrics):
     ]
     assert FactBatch.objects.count() == 1  # the second chunk changed nothing
     assert Fact.objects.count() == 2
+
+
+def test_a_stream_tells_once_whose_actuals_its_chunks_changed(
+    metrics, cast, django_capture_on_commit_callbacks
+):
+    from kaohe.metrics.ingest import ingest_stream
+    from kaohe.metrics.signals import facts_changed
+
+    told = []
+
+    def listen(sender, employee_ids, **kwargs):
+        told.append(employee_ids)
+
+    chunks = [[deal("S-1", employee="E0003")], [deal("S-2", employee="E0004")],
+              [deal()] * (MAX_ITEMS + 1)]  # fmt: skip
+    facts_changed.connect(listen)
+    try:
+        with pytest.raises(IngestError), django_capture_on_commit_callbacks(execute=True):
+            for _chunk, _result in ingest_stream("crm", chunks, None):
+                assert not told  # not chunk by chunk
+    finally:
+        facts_changed.disconnect(listen)
+
+    assert told == [sorted([cast.amy.pk, cast.olga.pk])]  # also when the stream fails
