@@ -241,6 +241,9 @@ class _Batch:
             seen[item.external_id].append(len(self.items))
             self.items.append(item)
         self._reject_duplicates(seen)
+        named = [item for item in self.items if not item.void]
+        self.employee_numbers = {item.employee for item in named}
+        self.metric_codes = {item.metric for item in named}
 
     def commit(
         self, actor, employees, channel: str, before_commit=None, directory=None, announce=True
@@ -295,9 +298,9 @@ class _Batch:
     def resolve(self, employees, directory: "_Directory | None" = None) -> None:
         self.allowed = employees
         self.directory = directory = directory or _Directory(employees)
-        named = [item for item in self.items if not item.void]
-        self.employee_ids = ids = directory.employees({item.employee for item in named})
-        codes = {item.metric for item in named}
+        self.employee_ids = ids = directory.employees(self.employee_numbers)
+        self.placed = directory.placed
+        codes = self.metric_codes
         self.metrics = {m.code: m for m in Metric.objects.filter(code__in=codes, active=True)}
         self.metric_ids = {code: metric.pk for code, metric in self.metrics.items()}
         # Voids and moves may touch metrics the batch does not name; "latest" ones are few.
@@ -315,7 +318,6 @@ class _Batch:
             else:
                 kept.append(item)
         self.items = kept
-        self.placed = directory.placements({ids[i.employee] for i in kept if not i.void})
 
     def _metric_fault(self, metric: Metric | None) -> tuple[str, str] | None:
         """Why this source may send no facts of `metric`: (code, message); None if it may."""
@@ -360,7 +362,7 @@ class _Batch:
         self.out_of_reach: set[int] = set()
         if self.allowed is None:
             return
-        named = set(self.employee_ids.values())  # resolved within reach already
+        named = set(self.employee_ids.values())  # met within reach already
         owners = {row.employee_id for row in stored.values()} - named
         reachable = named | set(self.allowed.filter(pk__in=owners).values_list("pk", flat=True))
         for item in self.items:
@@ -485,26 +487,20 @@ class _Directory:
         self.allowed = allowed
         self.ids: dict[str, int] = {}
         self.numbers: dict[int, str] = {}  # the other way round
-        self.units: dict[int, int] = {}
         self.unknown: set[str] = set()
         self.placed: dict[int, _Placed] = {}
 
     def employees(self, numbers: set[str]) -> dict[str, int]:
-        """The ids of the employees named that exist (within `allowed`)."""
+        """The ids by number of the employees met so far that exist (within `allowed`):
+        those first named here are read, with their placements."""
         missing = numbers - self.ids.keys() - self.unknown
         if missing:
             ids, units = _employee_ids(missing, self.allowed)
             self.ids.update(ids)
             self.numbers.update((pk, number) for number, pk in ids.items())
-            self.units.update(units)
+            self.placed.update(_placements(units))
             self.unknown |= missing - ids.keys()
-        return {number: self.ids[number] for number in numbers if number in self.ids}
-
-    def placements(self, wanted: set[int]) -> dict[int, _Placed]:
-        missing = wanted - self.placed.keys()
-        if missing:
-            self.placed.update(_placements({pk: self.units[pk] for pk in missing}))
-        return self.placed
+        return self.ids
 
 
 def _employee_ids(numbers: set[str], allowed) -> tuple[dict[str, int], dict[int, int]]:

@@ -278,6 +278,7 @@ class FactBatch(models.Model):
     entry_index = models.BigIntegerField(unique=True)
     counts = models.JSONField(default=dict)
     changes_sha256 = models.CharField(max_length=64)
+    # Stored out of line and uncompressed on PostgreSQL (migration 0005): gzip already.
     changes = models.BinaryField()
 
     class Meta:
