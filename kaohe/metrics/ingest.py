@@ -152,7 +152,9 @@ def ingest_stream(
             prepared = prepare()
             while prepared is not None:
                 chunk, batch = prepared
-                result = batch.commit(actor, employees, channel, read_next, directory, False)
+                result = batch.commit(
+                    actor, employees, channel, read_next, directory, announce=False
+                )
                 touched |= result.employees
                 yield chunk, result
                 prepared = upcoming.pop().result() if upcoming else prepare()

@@ -263,7 +263,8 @@ def adding_to_actuals(changes: ActualChanges) -> Iterator[None]:
     deadlock; SQLite has one writer at a time.
 
     The caller's block runs while the server upserts (PostgreSQL's pipeline mode sends the
-    statement without waiting for its end), so it must not use the database."""
+    statement without waiting for its end): work for it is Python's alone, as a query in
+    it would wait for the upsert."""
     if changes.rows and connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             _copy_deltas(cursor, changes.rows)
