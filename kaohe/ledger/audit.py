@@ -18,7 +18,6 @@ import datetime as dt
 import logging
 import multiprocessing
 import os
-import threading
 from dataclasses import dataclass, field
 
 from django.db import connection
@@ -167,7 +166,9 @@ def _in_workers(tasks: list[sweep.Task], jobs: int) -> list[sweep.Outcome]:
     """`jobs - 1` worker processes and this one take the tasks one at a time from a shared
     counter, so that this process works too (from before the workers have started) and
     none waits long for the others at the end."""
-    context = multiprocessing.get_context(_start_method())
+    # spawn: a fresh interpreter that imports only `sweep`, not a copy of this process
+    # with its open connections and threads.
+    context = multiprocessing.get_context("spawn")
     claimed, source, workers = context.Value("q", 0), _source(), min(jobs - 1, len(tasks))
     with concurrent.futures.ProcessPoolExecutor(
         workers, mp_context=context, initializer=sweep.start_worker, initargs=(source, claimed)
@@ -178,18 +179,6 @@ def _in_workers(tasks: list[sweep.Task], jobs: int) -> list[sweep.Outcome]:
         for future in futures:
             done += future.result()
     return [outcome for _, outcome in sorted(done, key=lambda pair: pair[0])]
-
-
-def _start_method() -> str:
-    """fork where it is safe: a worker then starts at once, with `sweep` already imported
-    (spawn costs a new interpreter, about 0.1 s before the worker's first chunk). A forked
-    worker never touches the connections it inherits (it opens its own, `Source.connect`)
-    and leaves by os._exit, so they are not closed under this process. With other threads
-    running, one of them could hold a lock at the fork that the copy then waits on forever:
-    then spawn, a fresh interpreter that imports only `sweep`."""
-    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
-        return "fork"
-    return "spawn"
 
 
 # Django's own connection settings that psycopg.connect does not take.

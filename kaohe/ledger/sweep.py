@@ -29,6 +29,7 @@ MISSING_LEAF = bytes(32)  # stands in for an entry that is not there, so the pas
 # Never in UTF-8 text: joins bodies so that one split gives them back. A body holding it
 # (written around the application) splits into too many parts and is read row by row.
 SEPARATOR = b"\xff"
+LEAF_PREFIX = b"\x00"  # RFC 9162: a leaf hash is SHA-256(0x00 || entry)
 SQLITE_MMAP = 1 << 30
 
 
@@ -242,6 +243,8 @@ class Reader:
             (row,) = self._all(_sqlite_entries(self.source), [start, end])
             count, joined = row
             leaves = bytes(joined or b"").split(SEPARATOR) if count else []
+            if leaves:  # the others follow a separator and the prefix
+                leaves[0] = LEAF_PREFIX + leaves[0]
             return leaves if count == len(leaves) else []
         # PostgreSQL: rows in binary are cheaper than aggregating bytea.
         return [leaf for (leaf,) in self._all(_pg_entry_rows(self.source), [start, end])]
@@ -288,8 +291,9 @@ def _sqlite_entries(source: Source) -> str:
     # and the chunk is read again row by row.
     return (
         # group_concat joins the bodies' UTF-8 as stored, each after the separator and the
-        # leaf prefix; the CAST makes the whole bytes.
-        "SELECT count(*), CAST(X'00' || group_concat(body, X'FF00') AS BLOB) "  # noqa: S608
+        # leaf prefix (but the first: prefixing the whole in SQL would copy it again); the
+        # CAST makes the whole bytes.
+        "SELECT count(*), CAST(group_concat(body, X'FF00') AS BLOB) "  # noqa: S608
         f'FROM {source.entries} WHERE "index" >= ? AND "index" < ?'
     )
 

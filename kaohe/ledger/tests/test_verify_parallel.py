@@ -7,7 +7,6 @@ their own (on SQLite from a copy of the in-memory test database)."""
 import concurrent.futures
 import contextlib
 import sqlite3
-import threading
 
 import pytest
 from django.db import connection, transaction
@@ -91,27 +90,6 @@ def test_an_intact_log_verifies_in_worker_processes(log, monkeypatch):
     assert one.ok and two.ok, one.problems + two.problems
     assert one.root == two.root
     assert (two.size, two.checkpoints) == (SIZE, 2)
-
-
-@pytest.mark.parametrize("method", ["fork", "spawn"])
-def test_forked_and_spawned_workers_recompute_the_same_log(log, monkeypatch, method):
-    monkeypatch.setattr(audit, "_start_method", lambda: method)
-    report = audit.check_log(jobs=2)
-    assert report.ok, report.problems
-    assert report.root == audit.check_log(jobs=1).root
-
-
-def test_workers_are_spawned_while_another_thread_runs():
-    """A fork copies locks other threads may hold; with one running, workers are spawned."""
-    assert audit._start_method() == "fork" or threading.active_count() > 1
-    release = threading.Event()
-    other = threading.Thread(target=release.wait)
-    other.start()
-    try:
-        assert audit._start_method() == "spawn"
-    finally:
-        release.set()
-        other.join()
 
 
 def test_this_process_recomputes_its_share_while_the_workers_do_theirs(log, monkeypatch):
