@@ -43,6 +43,7 @@ __all__ = ["MAX_ITEMS", "IngestError", "IngestResult", "Rejection", "ingest_fact
 
 MAX_ITEMS = 10_000
 SCALE = 10_000  # Actual.total_e4 counts ten-thousandths
+ANNOUNCE_EVERY = 10  # chunks of a stream per `facts_changed` signal
 _dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
 # How _dumps writes a string (json's own C function, without building an encoder per call).
 _quoted = encode_basestring
@@ -122,10 +123,12 @@ def ingest_stream(
     statements that stream data to the server (COPY) would cost more than it saves. An
     IngestError of a chunk (too many items) is raised in its turn, after the chunks before.
 
-    `facts_changed` is sent once, for everyone the committed chunks touched, when the stream
-    ends (also when it fails or is left half-way): a file touches the same people chunk
-    after chunk, and a signal per chunk had the alerts re-evaluate them again and again
-    (and cost the import some 5% of its time).
+    `facts_changed` is sent for everyone the committed chunks touched every ANNOUNCE_EVERY
+    chunks and when the stream ends (also when it fails or is left half-way): a file
+    touches the same people chunk after chunk, and a signal per chunk had the alerts
+    re-evaluate them again and again (and cost the import some 5% of its time). A process
+    killed mid-file, whose `finally` never runs, leaves at most the chunks since the last
+    signal to the alerts' sweep.
     """
     language = translation.get_language()
     tz = ZoneInfo(Company.get().timezone)
@@ -141,7 +144,8 @@ def ingest_stream(
             return chunk, batch
 
     directory = _Directory(employees)
-    touched: set[int] = set()  # whose actuals the chunks committed so far changed
+    touched: set[int] = set()  # whose actuals the chunks committed since the last signal changed
+    committed = 0
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="kaohe-ingest") as helper:
             upcoming: list[Future] = []  # the next chunk, being read while this one commits
@@ -156,6 +160,10 @@ def ingest_stream(
                     actor, employees, channel, read_next, directory, announce=False
                 )
                 touched |= result.employees
+                committed += 1
+                if committed % ANNOUNCE_EVERY == 0:
+                    _announce(touched)
+                    touched = set()
                 yield chunk, result
                 prepared = upcoming.pop().result() if upcoming else prepare()
     finally:

@@ -146,7 +146,7 @@ def inserting(source: str, now: dt.datetime) -> Iterator[Insert]:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             binary = f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
-            with cursor.cursor.copy(binary) as copy:
+            with connection.wrap_database_errors, cursor.cursor.copy(binary) as copy:
                 copy.set_types(_FACT_TYPES)
                 write = copy.write_row
 
@@ -285,7 +285,8 @@ def _copy_deltas(cursor, rows: list[tuple]) -> None:
     """Into a session's scratch table, for one upsert from it: cheaper than passing arrays,
     whose adaptation runs in Python."""
     cursor.execute(_DELTAS_TABLE)
-    with cursor.cursor.copy(f"COPY {_DELTAS} FROM STDIN (FORMAT BINARY)") as copy:
+    copying = cursor.cursor.copy(f"COPY {_DELTAS} FROM STDIN (FORMAT BINARY)")
+    with connection.wrap_database_errors, copying as copy:
         copy.set_types(_DELTA_TYPES)
         for row in rows:
             copy.write_row(row)

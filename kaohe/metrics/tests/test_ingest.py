@@ -401,3 +401,26 @@ def test_a_stream_tells_once_whose_actuals_its_chunks_changed(
         facts_changed.disconnect(listen)
 
     assert told == [sorted([cast.amy.pk, cast.olga.pk])]  # also when the stream fails
+
+
+def test_a_long_stream_tells_every_few_chunks_so_a_killed_import_loses_little(
+    metrics, cast, monkeypatch
+):
+    """A process killed mid-file never runs the stream's `finally`: the chunks committed
+    before the last signal have been told already. (`_announce` sends the signal once the
+    transaction commits, see the test above.)"""
+    from kaohe.metrics import ingest
+
+    monkeypatch.setattr(ingest, "ANNOUNCE_EVERY", 2)
+    told = []
+    monkeypatch.setattr(ingest, "_announce", lambda ids: told.append(sorted(ids)))
+    people = ["E0003", "E0004", "E0003"]
+    stream = ingest.ingest_stream(
+        "crm", [[deal(f"L-{n}", employee=number)] for n, number in enumerate(people)], None
+    )
+    next(stream)
+    assert told == []
+    next(stream)
+    assert told == [sorted([cast.amy.pk, cast.olga.pk])]  # after the second chunk
+    list(stream)
+    assert told == [sorted([cast.amy.pk, cast.olga.pk]), [cast.amy.pk]]
