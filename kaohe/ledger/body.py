@@ -9,11 +9,16 @@ name order gives the canonical whole.
 """
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from kaohe.lib.canonical import CanonicalError, canonical
 
 VERSION = 1
+# U+0000 as canonical JSON writes it (\u0000 after an even number of backslashes):
+# PostgreSQL's json cannot turn it into text, so the columns computed from a body holding it
+# could not be, and the entry could be written on SQLite but not on PostgreSQL.
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 MAX_KIND, MAX_ACTOR, MAX_SUBJECT, MAX_EMPLOYEE_NO = 64, 200, 500, 32
 
 
@@ -56,6 +61,9 @@ def prepare(
         )
     except CanonicalError as exc:
         raise EntryError(str(exc)) from exc
+    for name in ("kind", "actor", "subject", "request", "payload"):
+        if _NUL.search(getattr(prepared, name) or b""):
+            raise EntryError(f"{name} holds the character U+0000, which cannot be recorded")
     if len(prepared.subject.decode()) > MAX_SUBJECT:
         raise EntryError(f"subject is longer than {MAX_SUBJECT} characters as JSON")
     return prepared

@@ -36,8 +36,7 @@ def append(kind: str, subject: dict[str, str], actor: str, payload: dict, reques
     parts = body.prepare(kind, subject, actor, payload, _request_part(request))
     with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
-            log_id, index, at = _append_postgresql(parts)
-            text = body.assemble(log_id, index, at, parts)
+            index, at, text = _append_postgresql(parts)
         else:
             log_id, index = claim()
             at = now_ms()
@@ -151,25 +150,27 @@ def _write(index: int, text: str, leaf: bytes) -> None:
         cursor.execute(insert_nodes_sql(len(nodes)), [value for node in nodes for value in node])
 
 
-_CALL = "SELECT entry_log_id, entry_index, entry_at FROM ledger_append(%s, %s, %s, %s, %s)"
+_CALL = "SELECT entry_index, entry_at_ms, entry_body FROM ledger_append(%s, %s, %s, %s, %s)"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def _append_postgresql(parts: body.Prepared) -> tuple[str, int, dt.datetime]:
-    """One round trip: `ledger_append` (migration 0006) claims the index under the head
-    row's lock, fills the time, index and log id into the body's frame, and writes the entry
-    and its tree nodes. Returns (log_id, index, time)."""
+def _append_postgresql(parts: body.Prepared) -> tuple[int, dt.datetime, bytes]:
+    """One round trip: `ledger_append` (migrations 0006, 0007) claims the index under the
+    head row's lock, fills the time, index and log id into the body's frame, and writes the
+    entry and its tree nodes. Returns (index, time, body) as stored; the time comes as
+    milliseconds since the epoch, whatever the session's time zone."""
     params = [*(part.decode() for part in body.frame(parts)), now_ms()]
     for _attempt in range(2):
         try:
             with connection.cursor() as cursor:
                 cursor.execute(_CALL, params)
-                log_id, index, at = cursor.fetchone()
+                index, at_ms, text = cursor.fetchone()
         except DatabaseError as exc:
             if getattr(exc.__cause__, "sqlstate", None) == DATA_CORRUPTED:
                 raise LookupError(exc.__cause__.diag.message_primary) from exc
             raise
         if index is not None:
-            return log_id, index, at
+            return index, _EPOCH + dt.timedelta(milliseconds=at_ms), text.encode()
         ensure_head()  # the first entry ever
     raise RuntimeError("the ledger's head row is missing and could not be created")
 

@@ -161,3 +161,26 @@ def test_a_time_is_never_earlier_than_the_previous_entrys():
     else:  # taken under SQLite's write lock: the clock's time, whatever it says
         assert second.at == stored.at == NOW.replace(microsecond=123000) - dt.timedelta(seconds=5)
     assert merkle.leaf_hash(stored.body.encode()) == bytes(Node.objects.get(id=1).hash)
+
+
+@pytest.mark.parametrize("payload", [{"note": "a\x00b"}, {"list": ["ok", "\x00"]}])
+def test_a_nul_character_is_refused_on_every_database(payload):
+    """PostgreSQL's json cannot turn \\u0000 into text, so it is refused everywhere."""
+    with pytest.raises(EntryError, match="U\\+0000"):
+        append("k.nul", {"employee": "E1"}, "system", payload)
+    assert LogHead.objects.get().size == 0
+    # An escaped backslash before "u0000" is not the character.
+    entry = append("k.nul", {"employee": "E1"}, "system", {"note": "\\u0000"})
+    assert json.loads(Entry.objects.get(index=entry.index).body)["payload"]["note"] == "\\u0000"
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_returned_entry_is_the_stored_one_whatever_the_sessions_time_zone():
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL TIME ZONE 'Asia/Shanghai'")
+    entry = signed()
+    stored = Entry.objects.get(index=entry.index)
+    assert entry.body == stored.body
+    assert json.loads(entry.body)["at"] == "2026-03-02T09:00:00.123Z"
+    assert entry.at == NOW.replace(microsecond=123000)
