@@ -20,16 +20,24 @@ def writer(env, name: str, *args: str) -> subprocess.Popen:
 
 
 def run_together(children: list[subprocess.Popen]) -> None:
-    """Starts the writers' appends at once and waits for them to finish."""
-    for child in children:
-        assert child.stdout.readline().strip() == "ready", child.stdout.read()
-    for child in children:
-        child.stdin.write("go\n")
-        child.stdin.flush()
-    for child in children:
-        out, _ = child.communicate(timeout=60)
-        assert child.returncode == 0, out
-        assert out.strip() == "done", out
+    """Starts the writers' appends at once and waits for them to finish. Should one fail,
+    the others are killed: left waiting, they would write once this test had cleaned up,
+    into the next test's database."""
+    try:
+        for child in children:
+            assert child.stdout.readline().strip() == "ready", child.stdout.read()
+        for child in children:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        for child in children:
+            out, _ = child.communicate(timeout=60)
+            assert child.returncode == 0, out
+            assert out.strip() == "done", out
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait(timeout=10)
 
 
 def verify(env) -> str:
