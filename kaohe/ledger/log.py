@@ -5,7 +5,7 @@ conditional UPDATE; on PostgreSQL that row stays locked until the caller's trans
 and on SQLite the IMMEDIATE transaction (see settings) already holds the database's write
 lock. So indexes come out 0, 1, 2, ... without gaps or duplicates, and an entry exists
 exactly when the caller's change commits. On PostgreSQL the whole append is one call of the
-function `ledger_append` (migration 0006), a round trip instead of two.
+function `ledger_append` (migrations 0006, 0007), a round trip instead of two.
 """
 
 import datetime as dt
@@ -40,11 +40,12 @@ def append(kind: str, subject: dict[str, str], actor: str, payload: dict, reques
         else:
             log_id, index = claim()
             at = now_ms()
-            text = body.assemble(log_id, index, at, parts)
-            _write(index, text.decode(), merkle.leaf_hash(text))
+            assembled = body.assemble(log_id, index, at, parts)
+            text = assembled.decode()
+            _write(index, text, merkle.leaf_hash(assembled))
     # The columns the database computes from the body, as it computes them.
     entry = Entry(
-        index=index, body=text.decode(), kind=kind, actor=actor, at=at,
+        index=index, body=text, kind=kind, actor=actor, at=at,
         employee_no=subject.get("employee", ""), subject=parts.subject.decode(),
     )  # fmt: skip
     entry._state.adding, entry._state.db = False, connection.alias
@@ -154,7 +155,7 @@ _CALL = "SELECT entry_index, entry_at_ms, entry_body FROM ledger_append(%s, %s, 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def _append_postgresql(parts: body.Prepared) -> tuple[int, dt.datetime, bytes]:
+def _append_postgresql(parts: body.Prepared) -> tuple[int, dt.datetime, str]:
     """One round trip: `ledger_append` (migrations 0006, 0007) claims the index under the
     head row's lock, fills the time, index and log id into the body's frame, and writes the
     entry and its tree nodes. Returns (index, time, body) as stored; the time comes as
@@ -170,7 +171,7 @@ def _append_postgresql(parts: body.Prepared) -> tuple[int, dt.datetime, bytes]:
                 raise LookupError(exc.__cause__.diag.message_primary) from exc
             raise
         if index is not None:
-            return index, _EPOCH + dt.timedelta(milliseconds=at_ms), text.encode()
+            return index, _EPOCH + dt.timedelta(milliseconds=at_ms), text
         ensure_head()  # the first entry ever
     raise RuntimeError("the ledger's head row is missing and could not be created")
 
