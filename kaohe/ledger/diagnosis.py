@@ -5,10 +5,16 @@ entry, its neighbour and the tree's stored copies of their leaf hashes to say wh
 import json
 from dataclasses import dataclass
 
+from django.db import connection
+
+from kaohe.ledger import sweep
 from kaohe.ledger.body import rfc3339
 from kaohe.ledger.models import Entry, Node
 from kaohe.lib import merkle
 from kaohe.lib.canonical import CanonicalError, canonical
+
+# An entry's columns, each of which must agree with its body (see kaohe.ledger.schema).
+COLUMNS = ("index", "kind", "actor", "at", "subject", "employee_no")
 
 
 @dataclass(frozen=True)
@@ -28,22 +34,22 @@ def diagnose(index: int, size: int, log_id: str) -> Problem:
     """What happened to the entry at `index`, the first one that does not check out."""
     if not 0 <= index < size:
         return Problem("inserted", f"entry {index} lies outside the log's {size} entries", index)
-    rows = {
-        row["index"]: row for row in Entry.objects.filter(index__in=[index, index + 1]).values()
-    }
-    row = rows.get(index)
-    if row is None:
+    bodies = _bodies(index, index + 2)
+    body = bodies.get(index)
+    if body is None:
         return Problem("missing", f"entry {index} is missing", index)
-    body = row["body"].encode()
+    if not _is_utf8(body):
+        return _changed(index, "its body is not UTF-8 text")
     leaf = merkle.leaf_hash(body)
     claimed = _claimed_index(body)
     stored = _stored_leaves({index, index + 1, claimed if claimed is not None else index})
     if leaf != stored.get(index):
-        moved = _moved(index, leaf, claimed, stored, rows.get(index + 1))
+        moved = _moved(index, leaf, claimed, stored, bodies.get(index + 1))
         if moved:
             return moved
         how = "(the entry, or the tree's copy of its hash, was changed)"
         return _changed(index, f"its body no longer hashes to leaf {index} of the tree {how}")
+    row = Entry.objects.filter(index=index).values(*COLUMNS).get()
     mismatch = _column_mismatch(row, body, log_id)
     if mismatch:
         return _changed(index, mismatch)
@@ -54,16 +60,33 @@ def _changed(index: int, how: str) -> Problem:
     return Problem("changed", f"entry {index} was changed: {how}", index)
 
 
-def _moved(index, leaf, claimed, stored, next_row) -> Problem | None:
+def _bodies(start: int, end: int) -> dict[int, bytes]:
+    """{index: body} of the entries start <= index < end, as the bytes stored: read as
+    text, a body that is not UTF-8 (written around the application) fails on SQLite."""
+    connection.ensure_connection()
+    tables = {"entries": Entry._meta.db_table, "nodes": Node._meta.db_table}
+    reader = sweep.Reader(connection.connection, sweep.Source(connection.vendor, {}, **tables))
+    return dict(reader.entry_rows(start, end))
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _moved(index, leaf, claimed, stored, next_body) -> Problem | None:
     """Missing, reordered or inserted, when the entry at `index` is another one of the log."""
     if claimed is not None and claimed != index and leaf == stored.get(claimed):
-        next_claims = _claimed_index(next_row["body"].encode()) if next_row else None
+        next_claims = _claimed_index(next_body) if next_body is not None else None
         if claimed == index + 1 and next_claims != index:
             message = f"entry {index} is missing: entry {index + 1} and later ones moved down"
             return Problem("missing", message, index)
         message = f"entry {index} was reordered: position {index} holds entry {claimed}"
         return Problem("reordered", message, index)
-    if next_row is not None and merkle.leaf_hash(next_row["body"].encode()) == stored.get(index):
+    if next_body is not None and merkle.leaf_hash(next_body) == stored.get(index):
         message = f"an entry was inserted at {index}: entry {index} now sits at {index + 1}"
         return Problem("inserted", message, index)
     return None
@@ -86,7 +109,8 @@ def _claimed_index(body: bytes) -> int | None:
 
 
 def _column_mismatch(row: dict, body: bytes, log_id: str) -> str:
-    """Names the columns that disagree with the body (empty when they all agree)."""
+    """Names the columns, and a log id other than the log head's, that disagree with the
+    body (empty when they all agree)."""
     try:
         document = json.loads(body)
     except ValueError:
@@ -99,7 +123,6 @@ def _column_mismatch(row: dict, body: bytes, log_id: str) -> str:
         "kind": row["kind"],
         "actor": row["actor"],
         "at": rfc3339(row["at"]),
-        "log_id": log_id,
         "subject": json.loads(row["subject"]) if _is_json(row["subject"]) else row["subject"],
     }
     wrong = [name for name, value in expected.items() if document.get(name) != value]
@@ -108,11 +131,14 @@ def _column_mismatch(row: dict, body: bytes, log_id: str) -> str:
         wrong.append("employee_no")
     if "subject" not in wrong and _canonical_text(subject) != row["subject"]:
         wrong.append("subject")
-    if not wrong:
-        return ""
+    found = []
+    if document.get("log_id") != log_id:
+        found.append(f"its body names log {document.get('log_id')}, the log head says {log_id}")
     if len(wrong) == 1:
-        return f"its {wrong[0]} column disagrees with its body"
-    return f"its {', '.join(wrong)} columns disagree with its body"
+        found.append(f"its {wrong[0]} column disagrees with its body")
+    elif wrong:
+        found.append(f"its {', '.join(wrong)} columns disagree with its body")
+    return "; ".join(found)
 
 
 def _canonical_text(value) -> str | None:

@@ -26,6 +26,14 @@ class AppendOnlyQuerySet(models.QuerySet):
 
     _raw_delete = delete
 
+    def bulk_create(
+        self, objs, batch_size=None, ignore_conflicts=False, update_conflicts=False, **kwargs
+    ):
+        # An upsert (INSERT ... ON CONFLICT DO UPDATE) rewrites the rows it collides with.
+        if update_conflicts:
+            raise AppendOnlyError(f"{self.model.__name__} rows cannot be updated")
+        return super().bulk_create(objs, batch_size, ignore_conflicts, **kwargs)
+
 
 class AppendOnlyModel(models.Model):
     objects = AppendOnlyQuerySet.as_manager()

@@ -3,6 +3,7 @@ import json
 import pytest
 from django.urls import reverse
 
+from kaohe.ledger import tree
 from kaohe.ledger.checkpoints import make_checkpoint
 from kaohe.lib.verify import verify_document
 from kaohe.org.evidence import record
@@ -27,9 +28,33 @@ def test_the_auditor_searches_the_log_by_employee(cast, client_for, entries):
     assert reverse("front:ledger_entry", args=[entries[1].index]) not in body
 
 
+@pytest.mark.parametrize(
+    ("invalid", "error"),
+    [
+        ({"date_from": "2020-02-30"}, "输入一个有效的日期。"),
+        ({"before": "-1"}, None),  # the hidden paging field: ignored, no message
+    ],
+    ids=["date", "before"],
+)
+def test_a_field_that_does_not_validate_leaves_the_other_filters_applied(
+    cast, client_for, entries, invalid, error
+):
+    query = {"employee": "E0003", **invalid}
+    page = client_for(cast.audrey).get(reverse("front:audit_log"), query)
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert reverse("front:ledger_entry", args=[entries[0].index]) in body
+    assert reverse("front:ledger_entry", args=[entries[1].index]) not in body
+    assert error is None or error in body
+
+
 def test_the_auditor_sees_the_latest_checkpoint(cast, client_for, entries):
     body = client_for(cast.audrey).get(reverse("front:audit_log")).content.decode()
-    assert "3</td>" in body  # a checkpoint of 3 entries
+    size = tree.size()
+    assert size == 3
+    # Its size and the start of its root hash, which only the checkpoints' table shows.
+    assert f"<tr><td>{size}</td>" in body
+    assert f"<code>{tree.root(size).hex()[:17]}" in body
 
 
 def test_hr_partners_and_employees_may_not_browse_the_whole_log(cast, client_for, entries):

@@ -57,7 +57,8 @@ def audit_log(request):
     if not may_audit(request.user):
         raise PermissionDenied
     form = SearchForm(request.GET or None)
-    data = form.cleaned_data if form.is_valid() else {}
+    form.is_valid()  # a field that does not validate shows its error; the others still apply
+    data = getattr(form, "cleaned_data", {})
     rows, next_before = _page(_search(entries_visible_to(request.user), data))
     query = request.GET.copy()
     query.pop("before", None)

@@ -8,6 +8,7 @@ from django.db.utils import DatabaseError
 from kaohe.ledger.checkpoints import make_checkpoint
 from kaohe.ledger.log import append
 from kaohe.ledger.models import AppendOnlyError, Checkpoint, Entry, LogHead, Node, SigningKey
+from kaohe.lib import merkle
 
 pytestmark = pytest.mark.django_db
 postgresql_only = pytest.mark.skipif(
@@ -34,8 +35,21 @@ def test_querysets_refuse_to_update_or_delete_ledger_rows(entry, model):
         model.objects.all().update(id=7) if model is Node else model.objects.update(kind="x")
     with pytest.raises(AppendOnlyError):
         model.objects.all().delete()
-    assert Entry.objects.get(index=0).kind == "result.signed"
-    assert Node.objects.count() == 1
+    with pytest.raises(AppendOnlyError):  # INSERT ... ON CONFLICT DO UPDATE
+        upsert_over_the_first_row(model)
+    assert Entry.objects.get(index=0).body == entry.body
+    assert bytes(Node.objects.get().hash) == merkle.leaf_hash(entry.body.encode())
+
+
+def upsert_over_the_first_row(model) -> None:
+    if model is Node:
+        rows, fields, unique = [Node(id=0, hash=bytes(32))], ["hash"], ["id"]
+    else:
+        forged = Entry.objects.get(index=0).body.replace('"n":1', '"n":2')
+        rows, fields, unique = [Entry(index=0, body=forged)], ["body"], ["index"]
+    model.objects.bulk_create(
+        rows, update_conflicts=True, update_fields=fields, unique_fields=unique
+    )
 
 
 def refused(sql: str, params=()) -> None:

@@ -89,6 +89,17 @@ def test_a_proof_is_printed_when_no_file_is_given(log, capsys):
     assert json.loads(capsys.readouterr().out)["entry"]["index"] == 0
 
 
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [("missing/f.json", "No such file or directory"), (".", "Is a directory")],
+)
+def test_a_file_that_cannot_be_written_is_named_with_the_reason(log, tmp_path, where, reason):
+    path = tmp_path / where
+    with pytest.raises(CommandError) as raised:
+        call_command("ledger", "proof", "3", "--output", str(path))
+    assert str(raised.value) == f"cannot write {path}: {reason}"
+
+
 def test_a_proof_of_an_entry_that_does_not_exist_is_refused(log):
     with pytest.raises(CommandError, match="no entry 10"):
         call_command("ledger", "proof", "10")

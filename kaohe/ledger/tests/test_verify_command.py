@@ -8,12 +8,13 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 
 from kaohe.ledger.audit import is_canonical, verify_log
 from kaohe.ledger.checkpoints import make_checkpoint
+from kaohe.ledger.diagnosis import diagnose
 from kaohe.ledger.log import append
-from kaohe.ledger.models import Checkpoint, Entry, Node
+from kaohe.ledger.models import Checkpoint, Entry, LogHead, Node
 from kaohe.ledger.tests.tamper import make_plain, sql
 from kaohe.lib import merkle
 
@@ -104,6 +105,21 @@ def test_a_changed_body_is_caught_by_the_tree(log):
     assert "entry 5 was changed: its body no longer hashes to leaf 5 of the tree" in message
     problems = verify_log()
     assert [p.checkpoint for p in problems if p.kind == "checkpoint"] == [cp.pk for cp in log]
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL text is always UTF-8")
+def test_a_body_that_is_not_utf8_text_is_named(log):
+    sql("""UPDATE ledger_entry SET body = CAST(replace(body, 'D-5', 'D-5' || X'FF') AS TEXT)
+           WHERE "index" = 5""")  # fmt: skip
+    assert "entry 5 was changed: its body is not UTF-8 text" in failure()
+
+
+def test_a_body_of_another_log_than_the_log_head_is_named(log):
+    old = LogHead.objects.get().log_id
+    sql("UPDATE ledger_loghead SET log_id = %s", ["f" * 32])
+    message = str(diagnose(0, SIZE, "f" * 32))
+    assert message == f"entry 0 was changed: its body names log {old}, the log head says {'f' * 32}"
+    assert message in [str(p) for p in verify_log(deep=True)]
 
 
 def test_a_deleted_entry_is_named_as_missing(log):

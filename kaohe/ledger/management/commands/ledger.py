@@ -120,6 +120,9 @@ class Command(BaseCommand):
         if output is None or output == "-":
             self.stdout.write(text, ending="")
             return
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
+        try:
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            raise CommandError(f"cannot write {output}: {exc.strerror or exc}") from None
         self.stderr.write(f"Wrote {output}.")
