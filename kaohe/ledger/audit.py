@@ -15,6 +15,7 @@ is checked.
 import concurrent.futures
 import contextlib
 import datetime as dt
+import json
 import logging
 import multiprocessing
 import os
@@ -25,7 +26,7 @@ from django.db import connection
 from kaohe.ledger import scan, schema, sweep
 from kaohe.ledger.checkpoints import checkpoint_problem
 from kaohe.ledger.diagnosis import Problem, diagnose
-from kaohe.ledger.keys import keys_on_disk, public_keys
+from kaohe.ledger.keys import key_files, registered_keys
 from kaohe.ledger.models import Checkpoint, Entry, LogHead, Node
 from kaohe.ledger.sweep import is_canonical
 from kaohe.ledger.tree import size as tree_size
@@ -100,6 +101,7 @@ def check_log(deep: bool = False, jobs: int | None = None) -> Report:
     keys, key_problems = _trusted_keys()
     bad = [_checkpoint(cp, size, computed, keys) for cp in checkpoints]
     problems += [p for p in bad if p is not None] + key_problems
+    problems += _other_log(checkpoints, log_id)
     problems += _uncovered(covered, size)
     verified = sum(p is None for p in bad)
     return Report(size=size, root=root, checkpoints=verified, problems=problems)
@@ -251,9 +253,9 @@ def _outside() -> tuple[int | None, int]:
 def _trusted_keys() -> tuple[dict[str, bytes], list[Problem]]:
     """The registered keys that match a key file on disk, and a problem for each that
     does not: a key added to the database alone could sign any history."""
-    on_disk = keys_on_disk()
-    trusted, problems = {}, []
-    for kid, raw in public_keys().items():
+    on_disk, unreadable = key_files()
+    trusted, problems = {}, [Problem("key", reason) for reason in unreadable]
+    for kid, raw in registered_keys().items():
         if on_disk.get(kid) == raw:
             trusted[kid] = raw
         else:
@@ -284,6 +286,26 @@ def _checkpoint(cp: Checkpoint, size: int, computed: dict, keys: dict) -> Proble
         return _bad(cp, f"root {cp.root_hash} does not match the entries (they give {root.hex()})")
     reason = checkpoint_problem(cp, keys)
     return _bad(cp, reason) if reason else None
+
+
+def _other_log(checkpoints: list[Checkpoint], log_id: str) -> list[Problem]:
+    """Checkpoints that name another log than the head does: the head's log id was changed
+    (every proof of an older entry then fails), or they were signed for another log."""
+    other = [cp for cp in checkpoints if _signed_log_id(cp) not in (None, log_id)]
+    if not other:
+        return []
+    first = other[0]
+    message = (f"{len(other)} checkpoint(s), from #{first.pk} (size {first.tree_size}) on, "
+               f"name log {_signed_log_id(first)} but the log head says {log_id or '(none)'}: "
+               "the head's log id was changed, or they are checkpoints of another log")  # fmt: skip
+    return [Problem("checkpoint", message, checkpoint=first.pk)]
+
+
+def _signed_log_id(cp: Checkpoint) -> str | None:
+    try:
+        return json.loads(cp.body).get("log_id")
+    except (ValueError, AttributeError):
+        return None  # _checkpoint says the body is not what was signed
 
 
 def _bad(cp: Checkpoint, reason: str) -> Problem:

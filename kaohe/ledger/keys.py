@@ -1,6 +1,11 @@
 """The company's Ed25519 checkpoint key: a PEM file readable by its owner only, created on
 first use, and a SigningKey row for every public key that ever signed, so old checkpoints
-keep verifying after a rotation."""
+keep verifying after a rotation.
+
+The key files are the trust anchor, not the table: a key is published (and put into
+proofs) only while its file, current or retired, is here. A row inserted into the database
+alone would otherwise let whoever inserted it sign proofs of any history that verify
+offline against the company's published keys."""
 
 import base64
 import logging
@@ -9,6 +14,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
@@ -39,24 +45,43 @@ def register(private: Ed25519PrivateKey) -> SigningKey:
     return row
 
 
+class KeyFileError(ValueError):
+    """A key file that cannot be read as an Ed25519 private key."""
+
+
 def public_keys() -> dict[str, bytes]:
-    """Every public key that ever signed a checkpoint, current and retired, by key id."""
+    """The public keys that signed checkpoints, current and retired, by key id: the
+    registered ones whose key file is here (see the module's docstring)."""
+    on_disk = keys_on_disk()
+    return {kid: raw for kid, raw in registered_keys().items() if on_disk.get(kid) == raw}
+
+
+def registered_keys() -> dict[str, bytes]:
+    """Every public key in the SigningKey table, by key id, whether or not its file is here."""
     rows = SigningKey.objects.values_list("key_id", "public_key")
     return {kid: base64.b64decode(b64) for kid, b64 in rows}
 
 
 def keys_on_disk() -> dict[str, bytes]:
-    """The public halves of the key files themselves: the current key and keys/retired/.
+    """The public halves of the readable key files: the current key and keys/retired/."""
+    return key_files()[0]
 
-    Verification trusts these, not the SigningKey table: a key slipped into the database
-    must not make checkpoints it signed look genuine."""
+
+def key_files() -> tuple[dict[str, bytes], list[str]]:
+    """(the public halves of the key files by key id, why each unreadable one is not read).
+    Verification trusts these, not the SigningKey table."""
     path = Path(settings.LEDGER_KEY_FILE)
-    found = {}
+    found, unreadable = {}, []
     for file in [path, *sorted((path.parent / "retired").glob("*.pem"))]:
-        if file.is_file():
+        if not file.is_file():
+            continue
+        try:
             raw = public_key_raw(_read_key(file))
-            found[key_id(raw)] = raw
-    return found
+        except KeyFileError as exc:
+            unreadable.append(str(exc))
+            continue
+        found[key_id(raw)] = raw
+    return found, unreadable
 
 
 def rotate_key() -> SigningKey:
@@ -78,12 +103,20 @@ def rotate_key() -> SigningKey:
 
 
 def _read_key(path: Path) -> Ed25519PrivateKey:
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        logger.warning("%s is readable by others (mode %o); chmod 600 it", path, mode & 0o777)
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    """The key in `path`; KeyFileError, naming the file, when it cannot be read."""
+    try:
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            logger.warning("%s is readable by others (mode %o); chmod 600 it", path, mode & 0o777)
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except OSError as exc:
+        raise KeyFileError(f"key file {path} cannot be read: {exc.strerror}") from None
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise KeyFileError(
+            f"key file {path} is not an unencrypted PEM private key (damaged or replaced)"
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} does not hold an Ed25519 private key")
+        raise KeyFileError(f"key file {path} does not hold an Ed25519 private key")
     return key
 
 

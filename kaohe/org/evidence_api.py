@@ -10,6 +10,7 @@ from pydantic import Field
 
 from kaohe.ledger import proofs
 from kaohe.ledger.checkpoints import as_document, latest_checkpoint
+from kaohe.ledger.keys import public_keys
 from kaohe.ledger.models import Checkpoint, SigningKey
 from kaohe.lib.problem import Problem, ProblemError
 from kaohe.lib.verify import key_entry
@@ -69,8 +70,9 @@ class SizePair(Schema):
 
 @router.get("/ledger/keys", auth=None, response=KeyList, summary="The log's public keys")
 def ledger_keys(request):
-    """Every key that has signed checkpoints, retired ones included, for offline checks."""
-    rows = SigningKey.objects.order_by("created_at")
+    """Every key that has signed checkpoints, retired ones included, for offline checks:
+    those whose key file is still here (a row added to the database alone is not one)."""
+    rows = SigningKey.objects.filter(key_id__in=public_keys()).order_by("created_at")
     return {"keys": [{**key_entry(k.public_key), "created_at": k.created_at,
                       "retired_at": k.retired_at} for k in rows]}  # fmt: skip
 

@@ -6,12 +6,16 @@ import datetime as dt
 import pytest
 import time_machine
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.core.management import CommandError, call_command
 from django.db import connection
 
+from kaohe.ledger import proofs
 from kaohe.ledger.audit import verify_log
 from kaohe.ledger.checkpoints import make_checkpoint
+from kaohe.ledger.keys import public_keys, rotate_key
 from kaohe.ledger.log import append
 from kaohe.ledger.models import Checkpoint, SigningKey
+from kaohe.ledger.tests.tamper import sql
 from kaohe.lib.checkpoint import key_id, public_key_raw, sign_checkpoint, signed_bytes
 
 pytestmark = pytest.mark.django_db
@@ -68,3 +72,58 @@ def test_deleting_every_checkpoint_no_longer_hides_a_rewrite():
     with time_machine.travel(START + dt.timedelta(hours=2), tick=False):
         problems = verify_log()
     assert [(p.kind, p.index) for p in problems] == [("uncovered", 0)]
+
+
+def plant_rogue_key() -> str:
+    """A key registered in the database alone (INSERT is what the triggers allow)."""
+    raw = public_key_raw(Ed25519PrivateKey.generate())
+    SigningKey.objects.create(
+        key_id=key_id(raw), public_key=base64.b64encode(raw).decode(), created_at=START
+    )
+    return key_id(raw)
+
+
+def test_a_key_slipped_into_the_database_is_neither_published_nor_put_into_proofs(client):
+    write_log()
+    rogue = plant_rogue_key()
+    genuine = Checkpoint.objects.get().key_id
+    published = [k["key_id"] for k in client.get("/api/v1/ledger/keys").json()["keys"]]
+    assert published == [genuine]
+    in_proof = [k["key_id"] for k in proofs.inclusion(0)["public_keys"]]
+    assert in_proof == [genuine]
+    assert rogue not in public_keys()
+
+
+def test_retired_keys_stay_published_while_their_files_are_kept(client):
+    write_log()
+    old = Checkpoint.objects.get().key_id
+    new = rotate_key().key_id
+    published = [k["key_id"] for k in client.get("/api/v1/ledger/keys").json()["keys"]]
+    assert published == [old, new]
+
+
+def test_a_damaged_key_file_is_named_and_nothing_fails_with_a_traceback(settings, client):
+    write_log()
+    old = Checkpoint.objects.get().key_id
+    rotate_key()
+    retired = settings.LEDGER_KEY_FILE.parent / "retired" / f"{old}.pem"
+    retired.write_bytes(retired.read_bytes()[:40])
+    problems = [str(p) for p in verify_log()]
+    damaged = f"key file {retired} is not an unencrypted PEM private key (damaged or replaced)"
+    assert damaged in problems
+    assert any("signed by it are not trusted" in p for p in problems), problems
+    assert client.get("/api/v1/ledger/keys").status_code == 200
+    settings.LEDGER_KEY_FILE.write_text("not a key")
+    with pytest.raises(CommandError, match=f"key file {settings.LEDGER_KEY_FILE} is not"):
+        call_command("ledger", "checkpoint", "--force")
+
+
+def test_a_changed_log_id_in_the_head_is_named():
+    write_log()
+    sql("UPDATE ledger_loghead SET log_id = %s", ["f" * 32])
+    append("test.event", {"employee": "E9"}, "system", {"n": 9})
+    make_checkpoint()
+    problems = [str(p) for p in verify_log()]
+    assert len(problems) == 1, problems
+    assert f"but the log head says {'f' * 32}" in problems[0]
+    assert problems[0].startswith("1 checkpoint(s), from #")

@@ -6,7 +6,7 @@ from kaohe.ledger import proofs
 from kaohe.ledger.anchors import check_history
 from kaohe.ledger.audit import check_log
 from kaohe.ledger.checkpoints import as_document, latest_checkpoint, make_checkpoint
-from kaohe.ledger.keys import rotate_key
+from kaohe.ledger.keys import KeyFileError, rotate_key
 from kaohe.ledger.models import Checkpoint, Entry
 
 
@@ -60,7 +60,10 @@ class Command(BaseCommand):
         actions.add_parser("rotate-key", help="new signing key; the old one is retired, kept")
 
     def handle(self, *args, action, **options):
-        getattr(self, "_" + action.replace("-", "_"))(**options)
+        try:
+            getattr(self, "_" + action.replace("-", "_"))(**options)
+        except KeyFileError as exc:
+            raise CommandError(str(exc)) from None
 
     def _verify(self, deep, against, jobs, **options):
         if jobs is not None and jobs < 1:
