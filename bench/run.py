@@ -43,10 +43,13 @@ def fresh_database() -> None:
     from django.core.management import call_command
     from django.db import connections
 
+    from kaohe.ledger import witness
+
     connections.close_all()
     database = Path(os.environ["DATABASE_URL"].removeprefix("sqlite:///"))
     for leftover in (database, *database.parent.glob(database.name + "-*")):
         leftover.unlink(missing_ok=True)
+    witness.path().unlink(missing_ok=True)  # the copy of a checkpoint of the old log
     call_command("migrate", verbosity=0, interactive=False)
 
 

@@ -15,7 +15,9 @@ Two things still show it:
   receipt, an exported proof, a checkpoint an auditor saved. Each is checked as `kaohe
   verify` checks it, with the key files as trust anchor; then the log must still reach the
   size of each of its checkpoints, its root at that size must be the checkpoint's, and the
-  checkpoint itself must still be stored.
+  checkpoint itself must still be stored. The signer keeps one such copy itself, of the
+  latest checkpoint it made (kaohe.ledger.witness), which is checked on every run: deleting
+  the newest checkpoints and rewriting what they covered breaks no chain, but shows there.
 
 The root at a receipt's size is the recomputed one when the receipt is at the log's size;
 otherwise it is folded from the stored nodes (kaohe.ledger.tree), which check_log has just
@@ -23,13 +25,14 @@ compared with the entries: when its report is clean they are the recomputation, 
 is not the verify fails anyway.
 """
 
+import dataclasses
 import hashlib
 import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from kaohe.ledger import tree
+from kaohe.ledger import tree, witness
 from kaohe.ledger.audit import Problem, Report
 from kaohe.ledger.keys import keys_on_disk
 from kaohe.ledger.models import Checkpoint, LogHead, TimestampStatus
@@ -38,6 +41,8 @@ from kaohe.lib.checkpoint import GENESIS, VerifyError, checkpoint_hash
 from kaohe.lib.verify import document_checkpoints, load_json, read_file, verify_document
 
 __all__ = ["History", "check_history"]
+
+WITNESS_LABEL = "the latest checkpoint signed here ({path})"
 
 
 @dataclass
@@ -61,7 +66,19 @@ def check_history(report: Report, receipts: Sequence[str] = ()) -> History:
         problems, lines = receipt_problems(path, report, stored)
         history.problems += problems
         history.lines += lines
+    history.problems += _witness_problems(report, stored)
     return history
+
+
+def _witness_problems(report: Report, stored: set[str]) -> list[Problem]:
+    """The log held to the copy of the latest checkpoint signed here (kaohe.ledger.witness)."""
+    kept = witness.path()
+    if not kept.is_file():
+        return []
+    problems, _ = receipt_problems(str(kept), report, stored, label=WITNESS_LABEL)
+    hint = (f" (if the database was replaced on purpose, by a restored backup or a new "
+            f"installation, move {kept} aside)")  # fmt: skip
+    return [dataclasses.replace(p, kind="witness", message=p.message + hint) for p in problems]
 
 
 # -- the stored checkpoints --
@@ -212,27 +229,27 @@ def _bad(kind: str, cp: Checkpoint, reason: str) -> Problem:
 
 
 def receipt_problems(
-    path: str, report: Report, stored: set[str]
+    path: str, report: Report, stored: set[str], label: str = "{path}"
 ) -> tuple[list[Problem], list[str]]:
     """The problems with one receipt file, or the lines saying each of its checkpoints
-    matches the log."""
+    matches the log. Messages start with `label` ("{path}" stands for the path)."""
+    name = label.format(path=path)
     try:
         doc = load_json(read_file(path), path)
         verify_document(doc, keys_on_disk(), trust_roots())
         held = document_checkpoints(doc)
     except VerifyError as exc:
-        reason = str(exc)
-        message = reason if reason.startswith(f"{path}:") else f"{path}: {reason}"
-        return [Problem("receipt", message)], []
+        reason = str(exc).removeprefix(f"{path}:").strip()
+        return [Problem("receipt", f"{name}: {reason}")], []
     log_id = LogHead.objects.filter(pk=1).values_list("log_id", flat=True).first() or ""
     problems, lines = [], []
     for checkpoint in held:
         reason = _receipt_problem(checkpoint, log_id, report, stored)
         if reason:
-            problems.append(Problem("receipt", f"{path}: {reason}"))
+            problems.append(Problem("receipt", f"{name}: {reason}"))
         else:
             lines.append(
-                f"{path}: checkpoint {checkpoint['tree_size']} signed at "
+                f"{name}: checkpoint {checkpoint['tree_size']} signed at "
                 f"{checkpoint['time']} matches the log"
             )
     return problems, lines

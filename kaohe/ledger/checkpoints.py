@@ -16,7 +16,7 @@ import logging
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from kaohe.ledger import keys, tree
+from kaohe.ledger import keys, tree, witness
 from kaohe.ledger.log import ensure_head
 from kaohe.ledger.models import Checkpoint, LogHead, TimestampStatus
 from kaohe.ledger.timestamps import stamp, token_problem
@@ -49,6 +49,8 @@ def make_checkpoint(force: bool = False) -> Checkpoint | None:
         return None
     logger.info("ledger checkpoint %s: size %s, root %s",
                 checkpoint.pk, checkpoint.tree_size, checkpoint.root_hash)  # fmt: skip
+    # After commit: a copy of a checkpoint that was rolled back would accuse the log.
+    transaction.on_commit(lambda: witness.remember(checkpoint), robust=True)
     if settings.KAOHE_TSA_URL:  # after commit: no transaction waits on the network
         transaction.on_commit(lambda: stamp(checkpoint))
     return checkpoint
