@@ -77,8 +77,13 @@ def ledger(scratch: Path) -> dict[str, Measurement]:
         for data in bodies:
             sha(data).digest()
 
-    hashing_cpu, (hashing, _) = _cpu(timed, plain_hashlib)
-    verifying_cpu, (verifying, problems) = _cpu(timed, audit.verify_log)
+    # Each side's best of VERIFY_ROUNDS, taken in turns: a first run pays for what later
+    # ones find warm (worker start, the file's pages), and the host's speed drifts.
+    rounds = [
+        (_cpu(timed, plain_hashlib), _cpu(timed, audit.verify_log)) for _ in range(VERIFY_ROUNDS)
+    ]
+    hashing_cpu, (hashing, _) = _fastest(pair[0] for pair in rounds)
+    verifying_cpu, (verifying, problems) = _fastest(pair[1] for pair in rounds)
     assert not problems, problems[:3]
     results["ledger.verify_ratio_vs_hashlib"] = Measurement(
         hashing / verifying, unit="x", target=0.5, higher_is_better=True
@@ -93,6 +98,14 @@ def ledger(scratch: Path) -> dict[str, Measurement]:
     results.update(_proofs_at_scale(scratch))
     results.update(_postgres_appends(scratch))
     return results
+
+
+VERIFY_ROUNDS = 3
+
+
+def _fastest(outcomes):
+    """Of (cpu seconds, (seconds, result)) outcomes, the one of fewest seconds."""
+    return min(outcomes, key=lambda outcome: outcome[1][0])
 
 
 def _cpu(func, *args):
