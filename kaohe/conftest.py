@@ -20,6 +20,14 @@ def _default_language():
 
 
 @pytest.fixture(autouse=True)
+def _own_ledger_key(settings, tmp_path):
+    """Each test signs checkpoints with a key of its own, beside which the signer keeps its
+    copy of the latest checkpoint (kaohe.ledger.witness): one test's log must not be held
+    to another's."""
+    settings.LEDGER_KEY_FILE = tmp_path / "keys" / "ledger-ed25519.pem"
+
+
+@pytest.fixture(autouse=True)
 def _fast_test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -25,7 +25,6 @@ compared with the entries: when its report is clean they are the recomputation, 
 is not the verify fails anyway.
 """
 
-import dataclasses
 import hashlib
 import itertools
 import json
@@ -41,8 +40,6 @@ from kaohe.lib.checkpoint import GENESIS, VerifyError, checkpoint_hash
 from kaohe.lib.verify import document_checkpoints, load_json, read_file, verify_document
 
 __all__ = ["History", "check_history"]
-
-WITNESS_LABEL = "the latest checkpoint signed here ({path})"
 
 
 @dataclass
@@ -66,19 +63,29 @@ def check_history(report: Report, receipts: Sequence[str] = ()) -> History:
         problems, lines = receipt_problems(path, report, stored)
         history.problems += problems
         history.lines += lines
-    history.problems += _witness_problems(report, stored)
+    problems, lines = _witness_problems(report, stored)
+    history.problems += problems
+    history.lines += lines
     return history
 
 
-def _witness_problems(report: Report, stored: set[str]) -> list[Problem]:
-    """The log held to the copy of the latest checkpoint signed here (kaohe.ledger.witness)."""
-    kept = witness.path()
-    if not kept.is_file():
-        return []
-    problems, _ = receipt_problems(str(kept), report, stored, label=WITNESS_LABEL)
+def _witness_problems(report: Report, stored: set[str]) -> tuple[list[Problem], list[str]]:
+    """The log held to the signer's copy of its latest checkpoint (kaohe.ledger.witness),
+    as check_log read it before the log."""
+    copy = report.witness_copy
+    if copy is None:
+        return [], [f"no copy of a checkpoint signed here is kept yet ({witness.path()})"]
+    label = f"the latest checkpoint signed here ({copy.path})"
+    try:
+        if copy.data is None:
+            raise VerifyError(copy.error)
+        held = _checkpoints_held(copy.data, "the file")
+    except VerifyError as exc:
+        return [Problem("witness", f"{label} cannot be used: {exc}")], []
+    problems, lines = _held_to_the_log(label, held, report, stored)
     hint = (f" (if the database was replaced on purpose, by a restored backup or a new "
-            f"installation, move {kept} aside)")  # fmt: skip
-    return [dataclasses.replace(p, kind="witness", message=p.message + hint) for p in problems]
+            f"installation, move {copy.path} aside)")  # fmt: skip
+    return [Problem("witness", p.message + hint) for p in problems], lines
 
 
 # -- the stored checkpoints --
@@ -229,18 +236,30 @@ def _bad(kind: str, cp: Checkpoint, reason: str) -> Problem:
 
 
 def receipt_problems(
-    path: str, report: Report, stored: set[str], label: str = "{path}"
+    path: str, report: Report, stored: set[str]
 ) -> tuple[list[Problem], list[str]]:
     """The problems with one receipt file, or the lines saying each of its checkpoints
-    matches the log. Messages start with `label` ("{path}" stands for the path)."""
-    name = label.format(path=path)
+    matches the log."""
     try:
-        doc = load_json(read_file(path), path)
-        verify_document(doc, keys_on_disk(), trust_roots())
-        held = document_checkpoints(doc)
+        held = _checkpoints_held(read_file(path), path)
     except VerifyError as exc:
-        reason = str(exc).removeprefix(f"{path}:").strip()
-        return [Problem("receipt", f"{name}: {reason}")], []
+        reason = str(exc)
+        message = reason if reason.startswith(f"{path}:") else f"{path}: {reason}"
+        return [Problem("receipt", message)], []
+    return _held_to_the_log(path, held, report, stored)
+
+
+def _checkpoints_held(data: bytes, what: str) -> list[dict]:
+    """The signed checkpoints of a document, checked as `kaohe verify` checks it with the
+    key files as trust anchor; VerifyError when it does not hold up."""
+    doc = load_json(data, what)
+    verify_document(doc, keys_on_disk(), trust_roots())
+    return document_checkpoints(doc)
+
+
+def _held_to_the_log(
+    name: str, held: list[dict], report: Report, stored: set[str]
+) -> tuple[list[Problem], list[str]]:
     log_id = LogHead.objects.filter(pk=1).values_list("log_id", flat=True).first() or ""
     problems, lines = [], []
     for checkpoint in held:

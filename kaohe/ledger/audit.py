@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
-from kaohe.ledger import scan, schema, sweep
+from kaohe.ledger import scan, schema, sweep, witness
 from kaohe.ledger.checkpoints import checkpoint_problem
 from kaohe.ledger.diagnosis import Problem, diagnose
 from kaohe.ledger.keys import key_files, registered_keys
@@ -52,6 +52,9 @@ class Report:
     root: bytes
     checkpoints: int  # how many checkpoints verified
     problems: list[Problem] = field(default_factory=list)
+    # The signer's copy of its latest checkpoint (kaohe.ledger.witness) as read before the
+    # log: a checkpoint it names was committed, so the log read after holds it.
+    witness_copy: witness.Copy | None = None
 
     @property
     def ok(self) -> bool:
@@ -73,7 +76,9 @@ def check_log(deep: bool = False, jobs: int | None = None) -> Report:
     the workers could not see (one written inside the current transaction, or an
     in-memory database).
     """
-    # Checkpoints before the head: the log may grow meanwhile, so each one read is within it.
+    # The copy, then the checkpoints, then the head: the log may grow meanwhile, so each one
+    # read is within what is read after it.
+    kept = witness.read()
     checkpoints = list(Checkpoint.objects.order_by("tree_size", "pk"))
     head = LogHead.objects.filter(pk=1).values_list("log_id", "size").first()
     log_id, size = head or ("", 0)
@@ -104,7 +109,7 @@ def check_log(deep: bool = False, jobs: int | None = None) -> Report:
     problems += _other_log(checkpoints, log_id)
     problems += _uncovered(covered, size)
     verified = sum(p is None for p in bad)
-    return Report(size=size, root=root, checkpoints=verified, problems=problems)
+    return Report(size=size, root=root, checkpoints=verified, problems=problems, witness_copy=kept)
 
 
 def _jobs(jobs: int | None, size: int) -> int:

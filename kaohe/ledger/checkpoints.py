@@ -12,9 +12,10 @@ import base64
 import hashlib
 import json
 import logging
+import zlib
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from kaohe.ledger import keys, tree, witness
 from kaohe.ledger.log import ensure_head
@@ -31,6 +32,7 @@ from kaohe.lib.checkpoint import (
 
 logger = logging.getLogger(__name__)
 CHAIN_ATTEMPTS = 5
+SIGNER_LOCK = zlib.crc32(b"kaohe.ledger.checkpoint")  # as kaohe.metrics.ingest keys its locks
 
 
 def make_checkpoint(force: bool = False) -> Checkpoint | None:
@@ -57,6 +59,7 @@ def make_checkpoint(force: bool = False) -> Checkpoint | None:
 
 
 def _sign_next(force: bool) -> Checkpoint | None:
+    _one_signer_at_a_time()
     # The one to chain to is read before the head: if another checkpoint is made meanwhile,
     # the unique `previous` refuses this one and it is made again, with the newer size.
     before = last_made()
@@ -79,6 +82,15 @@ def _sign_next(force: bool) -> Checkpoint | None:
         signature=signed["signature"],
         timestamp_status=owed,
     )
+
+
+def _one_signer_at_a_time() -> None:
+    """On PostgreSQL, signers wait for each other (appenders do not wait for them): several
+    at once would chain to the same checkpoint, and all but one would start again, some
+    more than CHAIN_ATTEMPTS times under load. SQLite's write lock already orders them."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SIGNER_LOCK])
 
 
 def last_made() -> Checkpoint | None:

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -32,48 +33,67 @@ logger = logging.getLogger(__name__)
 NAME = "last-checkpoint.json"
 
 
+@dataclass(frozen=True)
+class Copy:
+    """The file as read: its bytes, or why it could not be read."""
+
+    path: Path
+    data: bytes | None
+    error: str = ""
+
+
 def path() -> Path:
     return Path(settings.LEDGER_KEY_FILE).parent / NAME
 
 
+def read() -> Copy | None:
+    """The copy kept here, or None when there is none (yet)."""
+    where = path()
+    try:
+        return Copy(where, where.read_bytes())
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return Copy(where, None, exc.strerror or str(exc))
+
+
 def remember(checkpoint: Checkpoint) -> None:
     """Keeps `checkpoint` (committed) as the latest one signed here when it extends the one
-    kept so far; a checkpoint that does not is logged as an error and the old copy stays."""
+    kept so far. One that the copy already extends (another signer's later checkpoint got
+    here first) leaves it as it is; one that contradicts it is logged as an error, and the
+    copy stays."""
     from kaohe.ledger.checkpoints import as_document
 
     document = as_document(checkpoint)
     document.pop("timestamp", None)  # the signed checkpoint alone
     with _locked():
         kept = _read()
-        if kept is not None:
-            reason = _not_extending(kept, document)
-            if reason is None and kept["tree_size"] == document["tree_size"]:
-                return  # the same tree: the copy stays as it is
-            if reason is not None:
-                logger.error("ledger: checkpoint %s is not kept in %s: %s; run `kaohe ledger "
-                             "verify`", checkpoint.pk, path(), reason)  # fmt: skip
-                return
-        _write(document)
+        reason = None if kept is None else _contradiction(kept, document)
+        if reason:
+            logger.error("ledger: checkpoint %s is not kept in %s: %s; run `kaohe ledger "
+                         "verify`", checkpoint.pk, path(), reason)  # fmt: skip
+        elif kept is None or kept["tree_size"] < document["tree_size"]:
+            _write(document)
 
 
-def _not_extending(kept: dict, new: dict) -> str | None:
-    """Why checkpoint `new` does not extend checkpoint `kept` (both signed documents), or
-    None. The root at the kept size is folded from the stored nodes, which the new
-    checkpoint's own root was folded from."""
+def _contradiction(kept: dict, new: dict) -> str:
+    """Why the log that checkpoint `new` (signed now, from the stored nodes) was made of does
+    not extend checkpoint `kept`, or "" when it does. The root at the kept size is folded
+    from the same stored nodes."""
     if not kept:
         return "the copy kept so far cannot be read"
     if kept.get("log_id") != new["log_id"]:
         return f"the one kept is of log {kept.get('log_id')}, this one of log {new['log_id']}"
     size = kept.get("tree_size")
-    if not isinstance(size, int) or size > new["tree_size"]:
-        return f"the one kept covers {size} entries, this one {new['tree_size']}"
+    if not isinstance(size, int) or size < 0:
+        return "the copy kept so far names no tree size"
     try:
         root = tree.root(size).hex()
-    except KeyError:
-        return f"the log's root at the kept size {size} cannot be computed"
+    except KeyError:  # the log no longer reaches the kept size
+        return f"the one kept covers {size} entries, the log no longer does"
     if root != kept.get("root_hash"):
         return f"the log's root at the kept size {size} is no longer the one signed"
-    return None
+    return ""
 
 
 def _read() -> dict | None:

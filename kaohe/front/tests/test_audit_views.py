@@ -32,20 +32,28 @@ def test_the_auditor_searches_the_log_by_employee(cast, client_for, entries):
     ("invalid", "error"),
     [
         ({"date_from": "2020-02-30"}, "输入一个有效的日期。"),
-        ({"before": "-1"}, None),  # the hidden paging field: ignored, no message
+        ({"employee": "E0003 pasted with more text after it"}, "确保该变量包含不超过 32 字符"),
+        ({"kind": "k" * 65}, "确保该变量包含不超过 64 字符"),
     ],
-    ids=["date", "before"],
+    ids=["date", "employee", "kind"],
 )
-def test_a_field_that_does_not_validate_leaves_the_other_filters_applied(
+def test_a_search_field_that_does_not_validate_shows_its_error_and_no_entries(
     cast, client_for, entries, invalid, error
 ):
     query = {"employee": "E0003", **invalid}
     page = client_for(cast.audrey).get(reverse("front:audit_log"), query)
     body = page.content.decode()
     assert page.status_code == 200
+    assert error in body
+    for entry in entries:
+        assert reverse("front:ledger_entry", args=[entry.index]) not in body
+
+
+def test_a_bad_page_position_is_ignored_and_the_filters_still_apply(cast, client_for, entries):
+    query = {"employee": "E0003", "before": "-1"}  # the hidden paging field
+    body = client_for(cast.audrey).get(reverse("front:audit_log"), query).content.decode()
     assert reverse("front:ledger_entry", args=[entries[0].index]) in body
     assert reverse("front:ledger_entry", args=[entries[1].index]) not in body
-    assert error is None or error in body
 
 
 def test_the_auditor_sees_the_latest_checkpoint(cast, client_for, entries):

@@ -57,9 +57,14 @@ def audit_log(request):
     if not may_audit(request.user):
         raise PermissionDenied
     form = SearchForm(request.GET or None)
-    form.is_valid()  # a field that does not validate shows its error; the others still apply
-    data = getattr(form, "cleaned_data", {})
-    rows, next_before = _page(_search(entries_visible_to(request.user), data))
+    form.is_valid()
+    # A search field that does not validate shows its error and no rows: dropping it would
+    # list more than was asked for. A bad page position (hidden) starts from the newest.
+    if form.errors.keys() - {"before"}:
+        rows, next_before = [], None
+    else:
+        data = getattr(form, "cleaned_data", {})
+        rows, next_before = _page(_search(entries_visible_to(request.user), data))
     query = request.GET.copy()
     query.pop("before", None)
     context = {

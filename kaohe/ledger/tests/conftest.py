@@ -7,9 +7,9 @@ from django.db import connection
 
 
 @pytest.fixture(autouse=True)
-def _ledger_settings(settings, tmp_path):
-    """Each test signs with its own key file and asks no timestamping authority."""
-    settings.LEDGER_KEY_FILE = tmp_path / "keys" / "ledger-ed25519.pem"
+def _ledger_settings(settings):
+    """No test asks a timestamping authority unless it says so (each has its own key file:
+    kaohe/conftest.py)."""
     settings.KAOHE_TSA_URL = ""
     settings.KAOHE_TSA_ROOTS = None
 

@@ -120,15 +120,44 @@ def test_a_database_of_another_log_is_named_and_the_copy_stays(sign, caplog):
     assert "move" in found[0] and "aside" in found[0]
 
 
-def test_no_copy_yet_is_no_problem_and_an_unreadable_one_is_named(sign):
+def test_no_copy_yet_is_no_problem_and_said_and_an_unreadable_one_is_named(sign):
     grow(3)
     with time_machine.travel(START, tick=False):
         make_checkpoint()  # its transaction never commits here: no copy
     assert not witness.path().exists()
-    assert problems() == []
+    history = check_history(check_log())
+    assert history.problems == []
+    assert f"no copy of a checkpoint signed here is kept yet ({witness.path()})" in history.lines
     witness.path().write_text("{not json")
-    found = problems()
-    assert len(found) == 1 and "the latest checkpoint signed here" in found[0], found
+    assert problems() == [
+        f"the latest checkpoint signed here ({witness.path()}) cannot be used: the file is "
+        "not valid JSON (line 1, column 2: Expecting property name enclosed in double "
+        "quotes); is it complete?"
+    ]
+
+
+def test_a_checkpoint_signed_while_verify_runs_is_no_false_alarm(sign):
+    grow(5)
+    sign(START)
+    report = check_log()
+    grow(3)
+    sign(START + dt.timedelta(minutes=5))  # the copy now covers 8; the report saw 5
+    history = check_history(report)
+    assert history.problems == []
+    assert any("the latest checkpoint signed here" in line and "matches the log" in line
+               for line in history.lines)  # fmt: skip
+
+
+def test_a_later_checkpoint_kept_first_stays_without_an_error(sign, caplog):
+    grow(3)
+    earlier = sign(START)
+    grow(2)
+    later = sign(START + dt.timedelta(minutes=5))
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="kaohe.ledger.witness"):
+        witness.remember(earlier)  # its signer's after-commit step came last
+    assert kept() == as_document(later)
+    assert [r for r in caplog.records if r.name == "kaohe.ledger.witness"] == []
 
 
 def test_a_copy_at_the_same_size_is_left_as_it_is(sign):
