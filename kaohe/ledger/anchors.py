@@ -27,12 +27,12 @@ is not the verify fails anyway.
 
 import hashlib
 import itertools
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kaohe.ledger import tree, witness
 from kaohe.ledger.audit import Problem, Report
+from kaohe.ledger.checkpoints import signed_value
 from kaohe.ledger.keys import keys_on_disk
 from kaohe.ledger.models import Checkpoint, LogHead, TimestampStatus
 from kaohe.ledger.timestamps import token_time, too_late, trust_roots
@@ -211,10 +211,7 @@ def _broken(previous: str, before: Checkpoint | None, known: dict[str, Checkpoin
 
 
 def _previous(cp: Checkpoint) -> str | None:
-    try:
-        previous = json.loads(cp.body).get("previous")
-    except (ValueError, AttributeError):
-        return None  # check_log says the body is not what was signed
+    previous = signed_value(cp, "previous")
     return previous if isinstance(previous, str) else None
 
 

@@ -15,7 +15,6 @@ is checked.
 import concurrent.futures
 import contextlib
 import datetime as dt
-import json
 import logging
 import multiprocessing
 import os
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 
 from kaohe.ledger import scan, schema, sweep, witness
-from kaohe.ledger.checkpoints import checkpoint_problem
+from kaohe.ledger.checkpoints import checkpoint_problem, signed_value
 from kaohe.ledger.diagnosis import Problem, diagnose
 from kaohe.ledger.keys import key_files, registered_keys
 from kaohe.ledger.models import Checkpoint, Entry, LogHead, Node
@@ -160,13 +159,8 @@ def _recompute(tasks: list[sweep.Task], jobs: int) -> list[sweep.Outcome]:
         except Exception:  # a worker that cannot start or connect; this process can
             logger.warning("ledger verify: worker processes failed; going on in this one",
                            exc_info=True)  # fmt: skip
-    reader = _reader()
+    reader = scan.reader()
     return [sweep.run(task, reader) for task in tasks]
-
-
-def _reader() -> sweep.Reader:
-    connection.ensure_connection()
-    return sweep.Reader(connection.connection, sweep.Source(connection.vendor, {}, **_tables()))
 
 
 def _in_workers(tasks: list[sweep.Task], jobs: int) -> list[sweep.Outcome]:
@@ -199,11 +193,7 @@ def _source() -> sweep.Source:
     else:
         params = {key: value for key, value in connection.get_connection_params().items()
                   if key not in _DJANGO_ONLY and isinstance(value, str | int)}  # fmt: skip
-    return sweep.Source(connection.vendor, params, **_tables())
-
-
-def _tables() -> dict[str, str]:
-    return {"entries": Entry._meta.db_table, "nodes": Node._meta.db_table}
+    return sweep.Source(connection.vendor, params, **scan.tables())
 
 
 def _above(roots: list[bytes], wanted: set, computed: dict) -> list[Problem]:
@@ -296,21 +286,14 @@ def _checkpoint(cp: Checkpoint, size: int, computed: dict, keys: dict) -> Proble
 def _other_log(checkpoints: list[Checkpoint], log_id: str) -> list[Problem]:
     """Checkpoints that name another log than the head does: the head's log id was changed
     (every proof of an older entry then fails), or they were signed for another log."""
-    other = [cp for cp in checkpoints if _signed_log_id(cp) not in (None, log_id)]
+    other = [cp for cp in checkpoints if signed_value(cp, "log_id") not in (None, log_id)]
     if not other:
         return []
-    first = other[0]
+    first, head = other[0], log_id or "(none)"
     message = (f"{len(other)} checkpoint(s), from #{first.pk} (size {first.tree_size}) on, "
-               f"name log {_signed_log_id(first)} but the log head says {log_id or '(none)'}: "
+               f"name log {signed_value(first, 'log_id')} but the log head says {head}: "
                "the head's log id was changed, or they are checkpoints of another log")  # fmt: skip
     return [Problem("checkpoint", message, checkpoint=first.pk)]
-
-
-def _signed_log_id(cp: Checkpoint) -> str | None:
-    try:
-        return json.loads(cp.body).get("log_id")
-    except (ValueError, AttributeError):
-        return None  # _checkpoint says the body is not what was signed
 
 
 def _bad(cp: Checkpoint, reason: str) -> Problem:

@@ -113,6 +113,15 @@ def covering(index: int) -> Checkpoint:
     return latest
 
 
+def signed_value(checkpoint: Checkpoint, name: str):
+    """A member of the checkpoint's signed body; None when the body is no JSON object
+    (`checkpoint_problem` says why)."""
+    try:
+        return json.loads(checkpoint.body).get(name)
+    except (ValueError, AttributeError):
+        return None
+
+
 def as_document(checkpoint: Checkpoint) -> dict:
     """The signed checkpoint object, as proofs and the API give it."""
     document = json.loads(checkpoint.body) | {"signature": checkpoint.signature}

@@ -5,9 +5,7 @@ entry, its neighbour and the tree's stored copies of their leaf hashes to say wh
 import json
 from dataclasses import dataclass
 
-from django.db import connection
-
-from kaohe.ledger import sweep
+from kaohe.ledger import scan
 from kaohe.ledger.body import rfc3339
 from kaohe.ledger.models import Entry, Node
 from kaohe.lib import merkle
@@ -63,10 +61,7 @@ def _changed(index: int, how: str) -> Problem:
 def _bodies(start: int, end: int) -> dict[int, bytes]:
     """{index: body} of the entries start <= index < end, as the bytes stored: read as
     text, a body that is not UTF-8 (written around the application) fails on SQLite."""
-    connection.ensure_connection()
-    tables = {"entries": Entry._meta.db_table, "nodes": Node._meta.db_table}
-    reader = sweep.Reader(connection.connection, sweep.Source(connection.vendor, {}, **tables))
-    return dict(reader.entry_rows(start, end))
+    return dict(scan.reader().entry_rows(start, end))
 
 
 def _is_utf8(body: bytes) -> bool:

@@ -11,7 +11,6 @@ import base64
 import logging
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -23,6 +22,7 @@ from django.db import transaction
 from kaohe.ledger.models import SigningKey
 from kaohe.lib import clock
 from kaohe.lib.checkpoint import key_id, public_key_raw
+from kaohe.lib.files import create_exclusively
 
 logger = logging.getLogger(__name__)
 
@@ -121,23 +121,12 @@ def _read_key(path: Path) -> Ed25519PrivateKey:
 
 
 def _write_new_key(path: Path, private: Ed25519PrivateKey) -> bool:
-    """Writes the key beside its place, then links it in: of two processes creating the
-    first key at once, exactly one wins (True) and the other reads the winner's key."""
+    """Of two processes creating the first key at once, exactly one writes it (True) and
+    the other reads the winner's key."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     pem = private.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".new-key-")  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
-            f.flush()
-            os.fsync(f.fileno())
-        os.link(tmp, path)
-    except FileExistsError:
-        return False
-    finally:
-        os.unlink(tmp)
-    return True
+    return create_exclusively(path, pem)

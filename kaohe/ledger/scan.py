@@ -1,7 +1,10 @@
 """Queries of `kaohe ledger verify` that need Django's connection; the pass over the
 entries themselves is in `sweep`."""
 
-from kaohe.ledger.models import Entry
+from django.db import connection
+
+from kaohe.ledger import sweep
+from kaohe.ledger.models import Entry, Node
 
 
 def lowest_outside(size: int) -> int | None:
@@ -12,3 +15,13 @@ def lowest_outside(size: int) -> int | None:
         if lowest is not None:
             return lowest
     return None
+
+
+def reader() -> sweep.Reader:
+    """The sweep's queries through Django's connection (inside its transaction)."""
+    connection.ensure_connection()
+    return sweep.Reader(connection.connection, sweep.Source(connection.vendor, {}, **tables()))
+
+
+def tables() -> dict[str, str]:
+    return {"entries": Entry._meta.db_table, "nodes": Node._meta.db_table}

@@ -14,12 +14,8 @@ The file is a signed checkpoint document, as `kaohe verify` reads one. It is wri
 the checkpoint's transaction commits, under a lock, by replacing it whole.
 """
 
-import contextlib
-import fcntl
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +23,12 @@ from django.conf import settings
 
 from kaohe.ledger import tree
 from kaohe.ledger.models import Checkpoint
+from kaohe.lib import files
 
 logger = logging.getLogger(__name__)
 
 NAME = "last-checkpoint.json"
+LOCK = ".last-checkpoint.lock"
 
 
 @dataclass(frozen=True)
@@ -66,14 +64,15 @@ def remember(checkpoint: Checkpoint) -> None:
 
     document = as_document(checkpoint)
     document.pop("timestamp", None)  # the signed checkpoint alone
-    with _locked():
-        kept = _read()
+    with files.locked(path().parent, LOCK):
+        kept = _parsed(read())
         reason = None if kept is None else _contradiction(kept, document)
         if reason:
             logger.error("ledger: checkpoint %s is not kept in %s: %s; run `kaohe ledger "
                          "verify`", checkpoint.pk, path(), reason)  # fmt: skip
         elif kept is None or kept["tree_size"] < document["tree_size"]:
-            _write(document)
+            text = json.dumps(document, ensure_ascii=False, indent=2)
+            files.replace(path(), text.encode(), mode=0o600)
 
 
 def _contradiction(kept: dict, new: dict) -> str:
@@ -96,39 +95,15 @@ def _contradiction(kept: dict, new: dict) -> str:
     return ""
 
 
-def _read() -> dict | None:
-    try:
-        document = json.loads(path().read_bytes())
-    except FileNotFoundError:
+def _parsed(copy: Copy | None) -> dict | None:
+    """The copy's document; {} when it cannot be read (it is then left as it is)."""
+    if copy is None:
         return None
-    except (OSError, ValueError):
-        logger.error("ledger: %s cannot be read; it is left as it is", path())
-        return {}
-    return document if isinstance(document, dict) else {}
-
-
-def _write(document: dict) -> None:
-    target = path()
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".new-checkpoint-")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(document, f, ensure_ascii=False, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-@contextlib.contextmanager
-def _locked():
-    lock = path().with_suffix(".lock")
-    lock.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+        document = json.loads(copy.data or b"")
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        logger.error("ledger: %s cannot be read; it is left as it is", copy.path)
+        return {}
+    return document

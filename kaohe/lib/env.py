@@ -74,23 +74,16 @@ def persistent_secret(path: Path, nbytes: int = 48) -> str:
     """A random secret kept in `path` (mode 0600), created on first use.
 
     Processes starting at once (a web server's workers, the task worker) may all find it
-    missing: each writes its own candidate to a file of its own and links it into place,
-    which only one can do; the others read the winner's. So nobody reads a file half
-    written, and everybody ends up with the same secret."""
+    missing: one creates it (kaohe.lib.files.create_exclusively) and the others read it, so
+    everybody ends up with the same secret."""
     import secrets
+
+    from kaohe.lib.files import create_exclusively
 
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     path.parent.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(nbytes)
-    candidate = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(value + "\n")
-        os.link(candidate, path)
-    except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
-    finally:
-        candidate.unlink(missing_ok=True)
-    return value
+    if create_exclusively(path, (value + "\n").encode()):
+        return value
+    return path.read_text(encoding="utf-8").strip()

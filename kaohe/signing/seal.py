@@ -10,11 +10,8 @@ Files: ca.key.pem + ca.pem (the generated CA), seal.key.pem + seal.pem (what sig
 chain.pem (what verifiers are told to trust).
 """
 
-import contextlib
 import datetime as dt
-import fcntl
 import io
-import os
 import threading
 from pathlib import Path
 
@@ -32,7 +29,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers, timestamps
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from kaohe.lib import clock
+from kaohe.lib import clock, files
 
 __all__ = [
     "SealError",
@@ -66,7 +63,7 @@ def ensure_company_ca() -> None:
     folder = _dir()
     if (folder / "seal.pem").is_file() and not _seal_needs_renewal(folder):
         return
-    with _locked(folder):
+    with files.locked(folder):
         if not (folder / "ca.key.pem").is_file() and not (folder / "seal.pem").is_file():
             _write_ca(folder)
         if not (folder / "seal.pem").is_file() or _seal_needs_renewal(folder):
@@ -105,7 +102,7 @@ def import_pkcs12(data: bytes, password: bytes | None) -> None:
         raise SealError(_("The certificate in the PKCS#12 file has expired."))
     chain = extra or [cert]
     folder = _dir()
-    with _locked(folder):
+    with files.locked(folder):
         _write(folder / "seal.key.pem", _key_pem(key), private=True)
         _write(folder / "seal.pem", _pem(cert))
         _write(folder / "chain.pem", b"".join(_pem(c) for c in chain))
@@ -218,23 +215,7 @@ def _key_pem(key) -> bytes:
 
 
 def _write(path: Path, data: bytes, private: bool = False) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def _locked(folder: Path):
-    """One process at a time makes or replaces the keys."""
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(folder / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    files.replace(path, data, 0o600 if private else 0o644)
 
 
 # -- sealing ------------------------------------------------------------------------------------
